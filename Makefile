@@ -1,0 +1,45 @@
+# Track AI. Every target bootstraps .venv itself (skipped when pyproject.toml and constraints.txt
+# have not changed), so a fresh clone needs only `make demo` or `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/dagster_home
+
+.PHONY: demo demo-quick test test-fast dev lint format manifest docs bench install clean-db
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/trackai demo
+
+demo-quick: $(STAMP)
+	$(BIN)/trackai demo --quick
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not reliability"
+
+dev: $(STAMP)
+	$(BIN)/trackai dev
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean-db: $(STAMP)
+	$(BIN)/trackai db stop
+	rm -rf .trackai/pgdata

@@ -1,0 +1,1 @@
+"""Dagster code location: micro-batch matching, dedupe, dispatch, dbt marts and alarms."""

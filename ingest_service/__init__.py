@@ -1,0 +1,1 @@
+"""FastAPI ingest service: verified webhooks and click tracking land in Postgres before any 2xx."""

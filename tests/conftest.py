@@ -1,0 +1,91 @@
+"""Shared fixtures. Every module that touches Postgres gets its own throwaway, migrated database.
+
+The server is ``TRACKAI_TEST_DATABASE_URL`` when set (any database on it; e.g. the machine's
+127.0.0.1:5432), otherwise the embedded pgserver default. The developer's ``trackai`` database is
+never used: each module creates ``trackai_test_<module>_<random>`` and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets as pysecrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from trackai import db, embedded_pg, migrations
+from trackai.settings import REPO_ROOT, reset_settings_cache
+
+TEST_SECRET_KEY = "dGVzdC1rZXktMzItYnl0ZXMtbG9uZy4uLi4uLi4uLi4="  # base64 of 32 bytes, tests only
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["TRACKAI_SECRET_KEY"] = TEST_SECRET_KEY
+    os.environ["TRACKAI_ENV"] = "development"
+    os.environ.pop("TRACKAI_DATABASE_URL", None)
+    reset_settings_cache()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    """Maintenance-database URL of the server the suite runs against."""
+    configured = os.environ.get("TRACKAI_TEST_DATABASE_URL")
+    if configured:
+        return db.with_database(configured, "postgres")
+    return embedded_pg.ensure_running(REPO_ROOT / ".trackai")
+
+
+def _module_db_name(request: pytest.FixtureRequest) -> str:
+    stem = re.sub(r"[^a-z0-9]+", "_", Path(str(request.node.fspath)).stem.lower())[:30]
+    return f"trackai_test_{stem}_{pysecrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="module")
+def pg_url(request: pytest.FixtureRequest, pg_server_url: str) -> Iterator[str]:
+    """A fresh migrated database for this test module; TRACKAI_DATABASE_URL points at it meanwhile."""
+    name = _module_db_name(request)
+    db.ensure_database(pg_server_url, name)
+    url = db.with_database(pg_server_url, name)
+    migrations.upgrade(url, REPO_ROOT / "sql")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRACKAI_DATABASE_URL", url)
+        reset_settings_cache()
+        yield url
+    reset_settings_cache()
+    db.drop_database(pg_server_url, name)
+
+
+@pytest.fixture
+def conn(pg_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(pg_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def make_tenant(conn: psycopg.Connection):
+    """Create a tenant with every gateway secret set; returns (tenant_id, secrets dict)."""
+    from trackai import tenants
+
+    def _make(name: str = "Test Seller", **overrides) -> tuple[str, dict[str, str]]:
+        suffix = pysecrets.token_hex(4)
+        gateway_secrets = {
+            "perfectpay": pysecrets.token_hex(16),
+            "hotmart": f"hottok-{suffix}",
+            "kiwify": f"kiwify-{suffix}",
+            "stripe": f"whsec_{suffix}",
+        }
+        gateway_secrets.update(overrides.pop("gateway_secrets", {}))
+        tenant_id = tenants.create_tenant(
+            conn,
+            name=f"{name} {suffix}",
+            pixel_id=overrides.pop("pixel_id", "1234567890"),
+            meta_token=overrides.pop("meta_token", f"meta-token-{suffix}"),
+            gateway_secrets=gateway_secrets,
+            **overrides,
+        )
+        return tenant_id, gateway_secrets
+
+    return _make

@@ -1,0 +1,1 @@
+"""Track AI shared library: settings, database access, migrations, secrets and the pure cores."""

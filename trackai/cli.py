@@ -1,0 +1,54 @@
+"""``trackai`` console script: a thin argparse shell over the command modules in trackai/commands.
+
+Each command module exposes ``register(subparsers)`` and keeps heavy imports inside its handlers,
+so ``trackai --help`` stays fast. Errors are one line on stderr with a non-zero exit, never a
+traceback (set TRACKAI_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+COMMAND_MODULES = (
+    "trackai.commands.db",
+    "trackai.commands.tenant",
+    "trackai.commands.demo",
+)
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(prog="trackai", description="Track AI: server-side conversion tracking.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.handler(args)
+    except KeyboardInterrupt:
+        print("trackai: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("TRACKAI_DEBUG"):
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"trackai: error: {message}", file=sys.stderr)
+        return 1
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""``trackai demo``: the main job on whatever database is configured (embedded by default)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    demo = sub.add_parser("demo", help="run the end-to-end demo (embedded Postgres unless configured)")
+    demo.add_argument("--quick", action="store_true", help="smaller traffic, for CI")
+    demo.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from trackai.demo import run_demo
+
+    return run_demo(quick=args.quick)
