@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "trackai.commands.db",
     "trackai.commands.tenant",
     "trackai.commands.demo",
+    "trackai.commands.capi_mock",
+    "trackai.commands.dlq",
 )
 
 

@@ -1,0 +1,150 @@
+"""Events/s into the local Graph API fake with added latency: batched (<=1000/request) vs one event
+per request, through the dispatcher's own send path (trackai.dispatch Sender + _Run.send_batch:
+pooled httpx client, bounded concurrency, classification). Both modes run in one invocation against
+the same fake (a separate ``trackai capi-mock`` process on 127.0.0.1) and the ratio is reported.
+
+    .venv/bin/python bench/bench_dispatch.py            # full: 100 ms latency, 200k vs 400 events
+    .venv/bin/python bench/bench_dispatch.py --smoke    # CI: a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from trackai.capi_mock.server import free_port
+from trackai.core import pii
+from trackai.core.capi.payload import build_purchase_event
+from trackai.core.event_id import event_id
+from trackai.dispatch.breaker import Breaker
+from trackai.dispatch.engine import Clock, DispatchOptions, _Run
+from trackai.dispatch.sender import Sender
+from trackai.dispatch.store import QueuedEvent
+
+TENANT = "6f1c8a8e-0000-4000-8000-00000000beef"
+PIXEL = "987654321"
+
+
+def make_events(n: int, offset: int = 0) -> list[QueuedEvent]:
+    approved = datetime.now(UTC) - timedelta(hours=1)
+    deadline = (approved + timedelta(days=7)).timestamp()
+    email = pii.hash_email("buyer@example.com")
+    out = []
+    for i in range(offset, offset + n):
+        order = f"bench-{i}"
+        purchase = {
+            "tenant_id": TENANT,
+            "order_id": order,
+            "event_id": event_id(TENANT, order),
+            "approved_at": approved,
+            "amount": 97,
+            "currency": "BRL",
+            "product_id": "p1",
+            "session_id": f"s{i}",
+            "email_hash": email,
+            "phone_hash": None,
+        }
+        match = {
+            "fbc": f"fb.1.1767220000000.IwAR{i}",
+            "fbp": f"fb.1.1767219000000.{i}",
+            "client_ip": "2804:14c::1",
+            "user_agent": "Mozilla/5.0 bench",
+            "landing_url": "https://shop.example/lp",
+            "external_id": None,
+        }
+        payload = build_purchase_event(purchase, match)
+        out.append(QueuedEvent(payload["event_id"], TENANT, "hotmart", PIXEL, payload, 0, deadline))
+    return out
+
+
+def run_mode(url: str, events: list[QueuedEvent], batch_size: int, concurrency: int) -> dict:
+    options = DispatchOptions(batch_size=batch_size, concurrency=concurrency)
+    sender = Sender(url, "v25.0", timeout_seconds=5.0, max_connections=concurrency)
+    run = _Run(sender, options, Clock(None, time.sleep), None)
+    breaker = Breaker(TENANT, PIXEL, threshold=10**9)
+    batches = [events[i : i + batch_size] for i in range(0, len(events), batch_size)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        outcomes = list(
+            pool.map(lambda b: run.send_batch(TENANT, PIXEL, "bench-token", None, b, breaker), batches)
+        )
+    elapsed = time.perf_counter() - started
+    sender.close()
+    sent = sum(len(o.sent) for o in outcomes)
+    failed = len(events) - sent
+    return {
+        "batch_size": batch_size,
+        "concurrency": concurrency,
+        "events": len(events),
+        "sent": sent,
+        "failed": failed,
+        "requests": sum(len(o.attempts) for o in outcomes),
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(sent / elapsed, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="small run for CI")
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--batched-events", type=int, default=200_000)
+    parser.add_argument("--single-events", type=int, default=400)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.batched_events, args.single_events = 20_000, 80
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    mock = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "trackai.cli",
+            "capi-mock",
+            "--port",
+            str(port),
+            "--latency-ms",
+            str(args.latency_ms),
+            "--no-keep-events",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(f"{url}/_mock/stats", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        events = make_events(args.batched_events + args.single_events)
+        batched = run_mode(url, events[: args.batched_events], 1000, args.concurrency)
+        single = run_mode(url, events[args.batched_events :], 1, args.concurrency)
+        stats = httpx.get(f"{url}/_mock/stats").json()
+    finally:
+        mock.terminate()
+        mock.wait(timeout=10)
+    ratio = batched["events_per_s"] / single["events_per_s"] if single["events_per_s"] else float("inf")
+    report = {
+        "latency_ms": args.latency_ms,
+        "batched": batched,
+        "one_per_request": single,
+        "ratio": round(ratio, 1),
+        "fake_stats": stats,
+        "targets": {"events_per_s": 20_000, "ratio": 200},
+        "meets_targets": batched["events_per_s"] >= 20_000 and ratio >= 200,
+    }
+    print(json.dumps(report, indent=2))
+    ok = batched["failed"] == 0 and single["failed"] == 0 and stats["duplicate_event_ids"] == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One folder per domain; each exposes ``build_defs() -> dagster.Definitions``."""

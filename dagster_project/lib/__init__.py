@@ -1,0 +1,1 @@
+"""Helpers shared by the Dagster domains; nothing here builds definitions."""

@@ -1,0 +1,147 @@
+"""Build the Meta ``Purchase`` server event for one purchase (meta_capi.md §A2-A4). Pure.
+
+Inputs are plain mappings (rows of ``core.purchases``, ``core.matches``, ``core.tenants``).
+
+- ``event_time`` = ``approved_at`` (purchase time) in unix seconds; ``event_id`` = the registry id.
+- **Matched** purchase (a landing click was matched): ``action_source = "website"`` with
+  ``event_source_url`` = the landing URL and ``client_user_agent``/``client_ip_address``/``fbc``/``fbp``
+  from the click. ``fbc`` is copied verbatim as stored at click time, never rebuilt (§A4).
+- **Unmatched** purchase: there is no browser context (no click user agent, no page URL), and Meta
+  requires both for ``website``. We send ``action_source = "other"``: the purchase happened on the
+  gateway's hosted checkout and is reported to us server-to-server, which is none of Meta's listed
+  sources; ``system_generated`` is Meta's label for automatic conversions (e.g. subscription renewals)
+  and would misdescribe a buyer's checkout. IP/UA/fbp the gateway reported are still sent; an fbc
+  reported by the gateway is sent only when well-formed (a malformed optional key would make Meta
+  refuse the whole event).
+- ``external_id``: one stable hashed id per buyer. Order of preference: the match's ``external_id``
+  (hashed with SHA-256 unless already 64-hex), else SHA-256 of the landing ``session_id``, else
+  SHA-256 of ``"<tenant_id>|<email_hash>"`` (then phone hash). Always hashed, so the same buyer gets
+  the same value across runs and no raw id leaves the platform.
+- ``em``/``ph`` are the already normalised + hashed values from the purchase (trackai.core.pii).
+- ``custom_data``: value, currency (upper case ISO 4217), order_id, content_ids/contents (product).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+
+from trackai.core import pii
+
+EVENT_NAME = "Purchase"
+WEBSITE = "website"
+NON_WEB_SOURCE = "other"
+_FBC_SHAPE = re.compile(r"^fb\.[0-9]{1,2}\.[0-9]{10,13}\.(?!fb\.)[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)?$")
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def external_id_for(purchase: Mapping, match: Mapping | None) -> str | None:
+    raw = _text(match.get("external_id")) if match else None
+    if raw:
+        return raw.lower() if pii.is_sha256_hex(raw.lower()) else pii.sha256_hex(raw)
+    session = _text(purchase.get("session_id"))
+    if session:
+        return pii.sha256_hex(session)
+    tenant = str(purchase.get("tenant_id", "")).lower()
+    for key in ("email_hash", "phone_hash"):
+        value = _text(purchase.get(key))
+        if value:
+            return pii.sha256_hex(f"{tenant}|{value}")
+    return None
+
+
+def event_time_of(purchase: Mapping) -> int:
+    approved_at = purchase.get("approved_at")
+    if isinstance(approved_at, datetime):
+        return int(approved_at.timestamp())
+    if isinstance(approved_at, int | float):
+        return int(approved_at)
+    raise ValueError("purchase has no approved_at (purchase time)")
+
+
+def _amount(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return float(round(value, 2))
+    return round(float(value), 2)  # type: ignore[arg-type]
+
+
+def build_purchase_event(purchase: Mapping, match: Mapping | None = None) -> dict:
+    """The event object (one element of ``data``) for a purchase row and its optional match."""
+    user_data: dict[str, object] = {}
+    email = _text(purchase.get("email_hash"))
+    phone = _text(purchase.get("phone_hash"))
+    if email:
+        user_data["em"] = [email.lower()]
+    if phone:
+        user_data["ph"] = [phone.lower()]
+    external_id = external_id_for(purchase, match)
+    if external_id:
+        user_data["external_id"] = [external_id]
+
+    event: dict[str, object] = {
+        "event_name": EVENT_NAME,
+        "event_time": event_time_of(purchase),
+        "event_id": purchase["event_id"],
+    }
+    if match:
+        event["action_source"] = WEBSITE
+        landing_url = _text(match.get("landing_url"))
+        if landing_url:
+            event["event_source_url"] = landing_url
+        _put(user_data, "client_ip_address", match.get("client_ip"))
+        _put(user_data, "client_user_agent", match.get("user_agent"))
+        if match.get("fbc"):
+            user_data["fbc"] = match["fbc"]  # verbatim, never rebuilt or re-cased
+        _put(user_data, "fbp", match.get("fbp"))
+    else:
+        event["action_source"] = NON_WEB_SOURCE
+        _put(user_data, "client_ip_address", purchase.get("client_ip"))
+        _put(user_data, "client_user_agent", purchase.get("user_agent"))
+        fbc = purchase.get("fbc")
+        if isinstance(fbc, str) and _FBC_SHAPE.match(fbc):
+            user_data["fbc"] = fbc
+        _put(user_data, "fbp", purchase.get("fbp"))
+    event["user_data"] = user_data
+
+    custom: dict[str, object] = {"order_id": str(purchase["order_id"])}
+    value = _amount(purchase.get("amount"))
+    if value is not None:
+        custom["value"] = value
+    currency = _text(purchase.get("currency"))
+    if currency:
+        custom["currency"] = currency.upper()
+    product = _text(purchase.get("product_id"))
+    if product:
+        custom["content_ids"] = [product]
+        custom["content_type"] = "product"
+        item: dict[str, object] = {"id": product, "quantity": 1}
+        if value is not None:
+            item["item_price"] = value
+        custom["contents"] = [item]
+        custom["num_items"] = 1
+    event["custom_data"] = custom
+    return event
+
+
+def _put(target: dict, key: str, value: object) -> None:
+    text = _text(value)
+    if text:
+        target[key] = text
+
+
+def build_request_body(events: list[dict], test_event_code: str | None = None) -> dict:
+    """JSON body of ``POST /{version}/{pixel_id}/events`` (the token goes in the query string)."""
+    body: dict[str, object] = {"data": events, "partner_agent": "trackai"}
+    if test_event_code:
+        body["test_event_code"] = test_event_code
+    return body

@@ -1,0 +1,176 @@
+"""Pre-validation of one server event against Meta's documented contract (meta_capi.md §A2-A4).
+
+Used by the dispatcher before sending (an invalid event goes to the DLQ and never poisons a batch)
+and by the local Graph API fake to refuse what Meta refuses. Each problem is an :class:`Issue` with
+the code-100 subcode the fake answers with. Only 2804001 (malformed fbc) and 2804003 (event too old)
+are attested in public code; the other subcodes are the fake's own choice and are marked as such.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_EVENTS_PER_REQUEST = 1000
+MAX_AGE_SECONDS = 7 * 24 * 3600
+FUTURE_TOLERANCE_SECONDS = 60  # Meta states no tolerance; RudderStack refuses > 1 minute ahead
+ACTION_SOURCES = frozenset(
+    {
+        "email",
+        "website",
+        "app",
+        "phone_call",
+        "chat",
+        "physical_store",
+        "system_generated",
+        "business_messaging",
+        "other",
+    }
+)
+HASHED_KEYS = ("em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country")
+# "Baseline requirements for matching": customer info that is only one of these combos (or a
+# subset of one) makes the event invalid.
+BASELINE_INSUFFICIENT_COMBOS: tuple[frozenset[str], ...] = (
+    frozenset({"ct", "country", "st", "zp", "ge", "client_user_agent"}),
+    frozenset({"db", "client_user_agent"}),
+    frozenset({"fn", "ge"}),
+    frozenset({"ln", "ge"}),
+)
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# fb.{subdomainIndex}.{creationTime ms}.{fbclid}[.{appendix}]; the fbclid must not itself be an fbc.
+_FBC = re.compile(r"^fb\.[0-9]{1,2}\.[0-9]{10,13}\.(?!fb\.)[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)?$")
+_FBP = re.compile(r"^fb\.[0-9]{1,2}\.[0-9]{10,13}\.[0-9]+(\.[A-Za-z0-9_\-]+)?$")
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+
+SUBCODE_FBC = 2804001  # attested (Adsmurai issue #6, PostHog PR #73897)
+SUBCODE_TOO_OLD = 2804003  # attested in RudderStack's comments
+SUBCODE_FUTURE = 2804004  # fake's choice
+SUBCODE_MISSING = 2804007  # fake's choice (listed among "other validation" subcodes)
+SUBCODE_HASH = 2804016  # fake's choice
+SUBCODE_MATCHING = 2804017  # fake's choice
+SUBCODE_TOO_MANY = 2804019  # fake's choice
+
+
+@dataclass(frozen=True)
+class Issue:
+    subcode: int
+    title: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.title}: {self.message}"
+
+
+def validate_event(event: dict, now: float) -> list[Issue]:
+    """All problems of one event at unix time ``now`` (empty list = valid)."""
+    issues: list[Issue] = []
+    if not isinstance(event, dict):
+        return [Issue(SUBCODE_MISSING, "Invalid Event", "each element of data must be an object")]
+    for field in ("event_name", "event_time", "action_source", "user_data"):
+        if event.get(field) in (None, "", {}):
+            issues.append(Issue(SUBCODE_MISSING, "Missing Required Parameter", f"{field} is required"))
+    action_source = event.get("action_source")
+    if action_source and action_source not in ACTION_SOURCES:
+        issues.append(
+            Issue(SUBCODE_MISSING, "Invalid Action Source", f"action_source {action_source!r} is not valid")
+        )
+    user_data = event.get("user_data") if isinstance(event.get("user_data"), dict) else {}
+    if action_source == "website":
+        if not event.get("event_source_url"):
+            issues.append(
+                Issue(
+                    SUBCODE_MISSING, "Missing Required Parameter", "event_source_url is required for website"
+                )
+            )
+        if not user_data.get("client_user_agent"):
+            issues.append(
+                Issue(
+                    SUBCODE_MISSING, "Missing Required Parameter", "client_user_agent is required for website"
+                )
+            )
+    issues.extend(_time_issues(event.get("event_time"), now, action_source))
+    issues.extend(_user_data_issues(user_data))
+    if event.get("event_name") == "Purchase":
+        custom = event.get("custom_data") if isinstance(event.get("custom_data"), dict) else {}
+        if not isinstance(custom.get("value"), int | float) or isinstance(custom.get("value"), bool):
+            issues.append(
+                Issue(SUBCODE_MISSING, "Missing Required Parameter", "Purchase needs custom_data.value")
+            )
+        if not isinstance(custom.get("currency"), str) or not _CURRENCY.match(custom["currency"]):
+            issues.append(
+                Issue(SUBCODE_MISSING, "Missing Required Parameter", "Purchase needs a 3-letter currency")
+            )
+    return issues
+
+
+def _time_issues(event_time: object, now: float, action_source: object) -> list[Issue]:
+    if event_time is None:
+        return []
+    if not isinstance(event_time, int) or isinstance(event_time, bool):
+        return [Issue(SUBCODE_MISSING, "Invalid Event Time", "event_time must be unix seconds (integer)")]
+    max_age = 62 * 24 * 3600 if action_source == "physical_store" else MAX_AGE_SECONDS
+    if event_time < now - max_age:
+        return [
+            Issue(
+                SUBCODE_TOO_OLD,
+                "Event Timestamp Too Old",
+                "event_time is more than 7 days in the past",
+            )
+        ]
+    if event_time > now + FUTURE_TOLERANCE_SECONDS:
+        return [Issue(SUBCODE_FUTURE, "Event Timestamp In The Future", "event_time is in the future")]
+    return []
+
+
+def _values(value: object) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _user_data_issues(user_data: dict) -> list[Issue]:
+    issues: list[Issue] = []
+    for key in HASHED_KEYS:
+        for value in _values(user_data.get(key)):
+            if not isinstance(value, str) or not _SHA256.match(value):
+                issues.append(
+                    Issue(SUBCODE_HASH, "Invalid Hashed Parameter", f"user_data.{key} must be SHA-256 hex")
+                )
+                break
+    fbc = user_data.get("fbc")
+    if fbc is not None and (not isinstance(fbc, str) or not _FBC.match(fbc)):
+        issues.append(Issue(SUBCODE_FBC, "Click ID Incorrectly Formatted", "The fbc value is malformed"))
+    fbp = user_data.get("fbp")
+    if fbp is not None and (not isinstance(fbp, str) or not _FBP.match(fbp)):
+        issues.append(
+            Issue(SUBCODE_MISSING, "Browser ID Incorrectly Formatted", "The fbp value is malformed")
+        )
+    present = frozenset(
+        k for k, v in user_data.items() if _values(v) and all(x not in ("", None) for x in _values(v))
+    )
+    if not present or any(present <= combo for combo in BASELINE_INSUFFICIENT_COMBOS):
+        issues.append(
+            Issue(
+                SUBCODE_MATCHING,
+                "Insufficient Customer Information",
+                "user_data does not meet Meta's baseline matching requirements",
+            )
+        )
+    return issues
+
+
+def validate_request(events: object, now: float) -> tuple[int, Issue] | None:
+    """First problem of a whole request as Meta reports it: (event index or -1, issue); None when valid."""
+    if not isinstance(events, list) or not events:
+        return -1, Issue(SUBCODE_MISSING, "Missing Required Parameter", "data must be a non-empty array")
+    if len(events) > MAX_EVENTS_PER_REQUEST:
+        return -1, Issue(
+            SUBCODE_TOO_MANY,
+            "Too Many Events",
+            f"at most {MAX_EVENTS_PER_REQUEST} events per request, got {len(events)}",
+        )
+    for index, event in enumerate(events):
+        issues = validate_event(event, now)
+        if issues:
+            return index, issues[0]
+    return None
