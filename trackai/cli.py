@@ -15,6 +15,8 @@ import sys
 COMMAND_MODULES = (
     "trackai.commands.db",
     "trackai.commands.tenant",
+    "trackai.commands.serve",
+    "trackai.commands.snippet",
     "trackai.commands.demo",
     "trackai.commands.capi_mock",
     "trackai.commands.dlq",

@@ -1,0 +1,28 @@
+"""GET /api/v1/snippet/{tenant_id}.js: the tracking snippet for one tenant."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from ingest_service.core.deps import state
+from ingest_service.snippet import PLATFORM_HOSTS, render_snippet
+
+router = APIRouter(tags=["tracking"])
+
+
+@router.get("/api/v1/snippet/{tenant_id}.js", summary="JavaScript tracking snippet for a tenant")
+async def snippet(tenant_id: str, request: Request, platform: str | None = None) -> Response:
+    try:
+        tenant = uuid.UUID(tenant_id)
+    except ValueError:
+        return JSONResponse({"detail": "tenant id must be a UUID"}, status_code=404)
+    if platform is not None and platform not in PLATFORM_HOSTS:
+        return JSONResponse(
+            {"detail": f"unknown platform {platform!r}; expected one of {', '.join(PLATFORM_HOSTS)}"},
+            status_code=400,
+        )
+    js = render_snippet(str(tenant), state(request).settings.public_base_url, platform)
+    return Response(js, media_type="application/javascript", headers={"Cache-Control": "public, max-age=300"})

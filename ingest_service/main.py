@@ -1,0 +1,55 @@
+"""App factory: ``create_app(settings=None)``; ``trackai serve`` runs it under uvicorn."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from ingest_service.api.routes import health, snippet, track, webhooks
+from ingest_service.core import logging as ingest_logging
+from ingest_service.core.deps import AppState, parse_networks
+from ingest_service.core.metrics import Metrics, MetricsMiddleware
+from ingest_service.core.store import Store
+from trackai import db, migrations
+from trackai.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    ingest_logging.configure(settings.log_level)
+    url = database_url or db.ingest_database_url(settings)
+    store = Store(url, settings)
+    metrics = Metrics()
+    expected = frozenset(m.version for m in migrations.discover(settings.sql_dir))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await store.open()
+        try:
+            yield
+        finally:
+            await store.close()
+
+    app = FastAPI(
+        title="Track AI ingest",
+        version="1.0",
+        description="Verified gateway webhooks and landing clicks, landed in Postgres before any 2xx.",
+        lifespan=lifespan,
+    )
+    app.state.ingest = AppState(settings, store, metrics, parse_networks(settings.trusted_proxies), expected)
+    app.include_router(webhooks.router)
+    app.include_router(track.router)
+    app.include_router(snippet.router)
+    app.include_router(health.router)
+    # Browsers post clicks from the sellers' own domains; no cookies cross origins (no credentials).
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["*"],
+        max_age=86400,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,142 @@
+"""The browser tracking snippet (served at /api/v1/snippet/{tenant}.js and printed by ``trackai snippet``).
+
+What it does (docs/tracking.md): first-party session id cookie ``_tai_sid`` (``tai_`` + 22 random
+chars, 1 year); ``_fbc`` kept per Meta's recipe (90 days, rewritten only when the URL's fbclid
+differs from the stored one, ``fb.<subdomainIndex>.<ms>.<fbclid>`` with the fbclid verbatim); posts
+the click to /api/v1/track/click; appends the session id to checkout links (``src``/``sck`` for
+Hotmart, Kiwify and Perfect Pay, ``client_reference_id`` for Stripe Payment Links).
+"""
+
+from __future__ import annotations
+
+import json
+
+PLATFORM_HOSTS = {
+    "hotmart": ["pay.hotmart.com", "go.hotmart.com"],
+    "kiwify": ["pay.kiwify.com.br", "kiwify.app"],
+    "perfectpay": ["checkout.perfectpay.com.br", "go.perfectpay.com.br", "perfectpay.com.br"],
+    "stripe": ["buy.stripe.com", "checkout.stripe.com"],
+}
+PLATFORM_PARAMS = {
+    "hotmart": ["src", "sck"],
+    "kiwify": ["src", "sck"],
+    "perfectpay": ["src", "sck"],
+    "stripe": ["client_reference_id"],
+}
+
+_TEMPLATE = r"""(function () {
+  "use strict";
+  var CFG = __CONFIG__;
+  var DAY = 864e5;
+  if (window.__trackai_loaded) { return; }
+  window.__trackai_loaded = true;
+
+  function getCookie(name) {
+    var m = document.cookie.match(new RegExp("(?:^|; )" + name.replace(/[.$?*|{}()\[\]\\\/+^]/g, "\\$&") + "=([^;]*)"));
+    return m ? m[1] : null;
+  }
+  function setCookie(name, value, days) {
+    var secure = location.protocol === "https:" ? "; Secure" : "";
+    document.cookie = name + "=" + value + "; Max-Age=" + Math.round(days * 86400) + "; Path=/; SameSite=Lax" + secure;
+  }
+  function randomId() {
+    var alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    var bytes = new Uint8Array(22), out = "";
+    (window.crypto || window.msCrypto).getRandomValues(bytes);
+    for (var i = 0; i < bytes.length; i++) { out += alphabet[bytes[i] % alphabet.length]; }
+    return "tai_" + out;
+  }
+  // The fbclid exactly as it appears in the URL: never decoded, re-encoded or case-changed.
+  function rawParam(search, name) {
+    var m = search.match(new RegExp("[?&]" + name + "=([^&#]*)"));
+    return m && m[1] ? m[1] : null;
+  }
+
+  var sid = getCookie("_tai_sid");
+  if (!sid || !/^tai_[A-Za-z0-9]{8,64}$/.test(sid)) { sid = randomId(); }
+  setCookie("_tai_sid", sid, 365);
+
+  // Meta's _fbc recipe: write when missing or when the URL's fbclid differs from the stored one.
+  var fbclid = rawParam(location.search, "fbclid");
+  var fbc = getCookie("_fbc");
+  if (fbclid) {
+    var stored = fbc ? fbc.split(".").slice(3).join(".") : null;
+    if (!fbc || stored !== fbclid) {
+      var labels = location.hostname.split(".").length;
+      var subdomainIndex = /^[0-9.]+$/.test(location.hostname) ? 1 : Math.max(labels - 1, 0);
+      fbc = "fb." + subdomainIndex + "." + Date.now() + "." + fbclid;
+      setCookie("_fbc", fbc, 90);
+    }
+  }
+  var fbp = getCookie("_fbp");
+
+  function send(eventType, extra) {
+    var body = {
+      tenant_id: CFG.tenant, session_id: sid, event_type: eventType,
+      url: location.href, referrer: document.referrer || null, fbc: fbc, fbp: fbp
+    };
+    for (var k in (extra || {})) { if (Object.prototype.hasOwnProperty.call(extra, k)) { body[k] = extra[k]; } }
+    var payload = JSON.stringify(body);
+    try {
+      if (navigator.sendBeacon && navigator.sendBeacon(CFG.endpoint, new Blob([payload], {type: "text/plain"}))) { return; }
+    } catch (e) { /* fall through to fetch */ }
+    try { fetch(CFG.endpoint, {method: "POST", body: payload, keepalive: true, mode: "cors",
+                               headers: {"Content-Type": "text/plain"}}); } catch (e) { /* never break the page */ }
+  }
+
+  function platformOf(host) {
+    for (var p in CFG.hosts) {
+      if (!Object.prototype.hasOwnProperty.call(CFG.hosts, p)) { continue; }
+      var hosts = CFG.hosts[p];
+      for (var i = 0; i < hosts.length; i++) {
+        if (host === hosts[i] || host.slice(-hosts[i].length - 1) === "." + hosts[i]) { return p; }
+      }
+    }
+    return null;
+  }
+  function decorate(a) {
+    if (!a || !a.href) { return; }
+    var url;
+    try { url = new URL(a.href, location.href); } catch (e) { return; }
+    var platform = platformOf(url.hostname);
+    if (!platform) { return; }
+    var params = CFG.params[platform], changed = false;
+    for (var i = 0; i < params.length; i++) {
+      if (!url.searchParams.get(params[i])) { url.searchParams.set(params[i], sid); changed = true; }
+    }
+    if (changed) { a.href = url.toString(); }
+  }
+  function decorateAll() {
+    var links = document.getElementsByTagName("a");
+    for (var i = 0; i < links.length; i++) { decorate(links[i]); }
+  }
+  document.addEventListener("click", function (ev) {
+    var el = ev.target;
+    while (el && el.tagName !== "A") { el = el.parentElement; }
+    decorate(el);
+  }, true);
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", decorateAll); } else { decorateAll(); }
+  if (window.MutationObserver) { new MutationObserver(decorateAll).observe(document.documentElement, {childList: true, subtree: true}); }
+
+  send("click");
+  window.trackai = {
+    sessionId: sid,
+    checkoutUrl: function (href) { var a = document.createElement("a"); a.href = href; decorate(a); return a.href; },
+    pageview: function () { send("pageview"); },
+    lead: function (email, phone) { send("lead", {email: email || null, phone: phone || null}); }
+  };
+})();
+"""
+
+
+def render_snippet(tenant_id: str, base_url: str, platform: str | None = None) -> str:
+    if platform is not None and platform not in PLATFORM_HOSTS:
+        raise ValueError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORM_HOSTS)}")
+    platforms = [platform] if platform else list(PLATFORM_HOSTS)
+    config = {
+        "tenant": str(tenant_id),
+        "endpoint": base_url.rstrip("/") + "/api/v1/track/click",
+        "hosts": {p: PLATFORM_HOSTS[p] for p in platforms},
+        "params": {p: PLATFORM_PARAMS[p] for p in platforms},
+    }
+    return _TEMPLATE.replace("__CONFIG__", json.dumps(config))

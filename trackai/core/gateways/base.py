@@ -1,0 +1,366 @@
+"""The Gateway interface and the logic every adapter shares (pure: no I/O, no clock unless passed).
+
+An adapter answers four questions about one delivery, always from the **raw body bytes**:
+``authenticate`` (is it really from the gateway, for this tenant's secret?), ``delivery_key`` (the
+gateway's idempotency key), ``to_conversion`` (the normalised order event, or None when the event is
+not about an order) and ``redact`` (the copy of the payload that may be stored: PII hashed/removed).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from trackai.core.pii import hash_email, hash_phone
+
+CANONICAL_STATUSES = ("approved", "pending", "refunded", "chargeback", "canceled", "other")
+# Kiwify and Perfect Pay send naive local timestamps; we read them as Brazilian local time
+# (docs/gateways.md explains the choice).
+GATEWAY_LOCAL_TZ = ZoneInfo("America/Sao_Paulo")
+
+TRACKING_KEYS = (
+    "src",
+    "sck",
+    "xcod",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "utm_perfect",
+    "s1",
+    "s2",
+    "s3",
+    "fbclid",
+    "fbc",
+    "fbp",
+    "client_reference_id",
+    "session_id",
+)
+SESSION_PREFIX = "tai_"  # session ids minted by the tracking snippet (docs/tracking.md)
+_SESSION_SHAPE = re.compile(r"^[A-Za-z0-9._:~-]{4,200}$")
+
+
+class AuthError(Exception):
+    """The delivery is not authentic. ``reason`` is a metric label; ``public`` goes in the 401 body."""
+
+    def __init__(self, reason: str, public: str = "invalid signature or unknown tenant") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.public = public
+
+
+class MappingError(ValueError):
+    """A verified body that cannot be parsed or mapped: it goes to quarantine, not to the bin."""
+
+
+@dataclass(frozen=True)
+class Conversion:
+    gateway: str
+    order_id: str
+    status: str
+    gateway_status: str | None
+    event_time: datetime
+    amount: Decimal | None = None
+    currency: str | None = None
+    product_id: str | None = None
+    session_id: str | None = None
+    tracking: dict[str, str] = field(default_factory=dict)
+    fbclid: str | None = None
+    fbc: str | None = None
+    fbp: str | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+    email_hash: str | None = None
+    phone_hash: str | None = None
+
+    @property
+    def is_capi_candidate(self) -> bool:
+        """Only approved purchases become CAPI Purchase candidates."""
+        return self.status == "approved"
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """Everything the service needs from one verified delivery."""
+
+    delivery_key: str
+    event_type: str | None
+    conversion: Conversion | None
+    payload_redacted: dict[str, Any]
+
+
+class Gateway:
+    name: ClassVar[str]
+
+    # --- authentication -------------------------------------------------------------------
+    def authenticate(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        query: Mapping[str, str],
+        secret: str,
+        *,
+        now: float,
+        tolerance: int = 300,
+    ) -> None:
+        """Raise AuthError unless the raw body is authentic for ``secret``. Headers have lowercase keys."""
+        raise NotImplementedError
+
+    # --- mapping ----------------------------------------------------------------------------
+    def parse(self, body: bytes) -> dict[str, Any]:
+        return parse_json_object(body)
+
+    def delivery_key(self, payload: Mapping[str, Any]) -> str:
+        raise NotImplementedError
+
+    def event_type(self, payload: Mapping[str, Any]) -> str | None:
+        return None
+
+    def to_conversion(self, payload: Mapping[str, Any]) -> Conversion | None:
+        raise NotImplementedError
+
+    def redact(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        return redact(payload)
+
+    def map(self, body: bytes) -> Mapped:
+        """Parse and normalise a verified body; MappingError for anything unusable."""
+        payload = self.parse(body)
+        try:
+            key = self.delivery_key(payload)
+            conversion = self.to_conversion(payload)
+            event_type = self.event_type(payload)
+        except MappingError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation, OverflowError) as exc:
+            raise MappingError(f"{type(exc).__name__}: {exc}") from exc
+        if not key or len(key) > 400:
+            raise MappingError("empty or oversized delivery key")
+        return Mapped(key, _clip(event_type, 200), conversion, self.redact(payload))
+
+
+# --- shared helpers ------------------------------------------------------------------------
+
+
+def constant_time_equal(a: str | bytes | None, b: str | bytes | None) -> bool:
+    if a is None or b is None:
+        return False
+    a_bytes = a.encode("utf-8") if isinstance(a, str) else a
+    b_bytes = b.encode("utf-8") if isinstance(b, str) else b
+    return hmac.compare_digest(a_bytes, b_bytes)
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body.decode("utf-8"), parse_float=Decimal)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise MappingError(f"body is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise MappingError("body is not a JSON object")
+    return value
+
+
+def dig(payload: Any, *path: str, default: Any = None) -> Any:
+    current = payload
+    for key in path:
+        if not isinstance(current, Mapping):
+            return default
+        current = current.get(key)
+        if current is None:
+            return default
+    return current
+
+
+def text(value: Any, limit: int = 200) -> str | None:
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    result = str(value).strip()
+    return result[:limit] if result else None
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value else value
+
+
+def decimal_amount(value: Any) -> Decimal | None:
+    """A major-units amount sent as a number or numeric string (never via float)."""
+    if value is None or isinstance(value, bool) or value == "":
+        return None
+    try:
+        amount = (
+            Decimal(str(value).strip().replace(",", ".")) if isinstance(value, str) else Decimal(str(value))
+        )
+    except InvalidOperation as exc:
+        raise MappingError(f"amount {value!r} is not a number") from exc
+    if not amount.is_finite() or amount < 0:
+        raise MappingError(f"amount {value!r} is not a non-negative number")
+    return amount
+
+
+def minor_to_major(value: Any, exponent: int) -> Decimal | None:
+    amount = decimal_amount(value)
+    if amount is None:
+        return None
+    return amount.scaleb(-exponent) if exponent else amount
+
+
+def currency_code(value: Any) -> str | None:
+    code = text(value, 10)
+    if not code:
+        return None
+    code = code.upper()
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise MappingError(f"currency {value!r} is not an ISO code")
+    return code
+
+
+def epoch_seconds(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def epoch_millis(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+
+
+def local_naive_time(value: Any) -> datetime | None:
+    """``YYYY-MM-DD HH:MM[:SS]`` without a zone (Kiwify, Perfect Pay) read as America/Sao_Paulo."""
+    raw = text(value, 40)
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise MappingError(f"timestamp {raw!r} not understood") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=GATEWAY_LOCAL_TZ)
+    return parsed.astimezone(UTC)
+
+
+def tracking_params(*sources: Any) -> dict[str, str]:
+    """The tracking keys present (non-empty) in the given mappings; first source wins."""
+    found: dict[str, str] = {}
+    for source in sources:
+        if not isinstance(source, Mapping):
+            continue
+        for key, value in source.items():
+            norm = str(key).lower().lstrip("_")
+            if norm in TRACKING_KEYS and norm not in found:
+                value_text = text(value, 500)
+                if value_text:
+                    found[norm] = value_text
+    return found
+
+
+def looks_like_session_id(value: str | None) -> bool:
+    if not value or "|" in value or value.upper().startswith("HOTMART_"):
+        return False
+    return bool(_SESSION_SHAPE.match(value))
+
+
+def session_from_tracking(tracking: Mapping[str, str], fallback_keys: tuple[str, ...]) -> str | None:
+    """The snippet's ``tai_`` id wherever it landed, else the gateway's conventional carrier."""
+    for value in tracking.values():
+        if value.startswith(SESSION_PREFIX) and looks_like_session_id(value):
+            return value
+    for key in fallback_keys:
+        value = tracking.get(key)
+        if looks_like_session_id(value):
+            return value
+    return None
+
+
+def fbclid_from_fbc(fbc: str | None) -> str | None:
+    if not fbc:
+        return None
+    parts = fbc.split(".", 3)
+    if len(parts) == 4 and parts[0] == "fb":
+        return parts[3].split(".")[0] if parts[3] else None
+    return None
+
+
+# --- redaction (one implementation for every gateway) ---------------------------------------
+
+_DROP_KEYS = {
+    "token",
+    "hottok",
+    "name",
+    "full_name",
+    "first_name",
+    "last_name",
+    "document",
+    "document_type",
+    "cpf",
+    "cnpj",
+    "identification_number",
+    "birthday",
+    "instagram",
+    "address",
+    "street",
+    "street_name",
+    "street_number",
+    "number",
+    "complement",
+    "neighborhood",
+    "district",
+    "zipcode",
+    "zip_code",
+    "postal_code",
+    "line1",
+    "line2",
+    "tax_ids",
+    "card_last4digits",
+}
+_EMAIL_IN_TEXT = re.compile(r"[^@\s\"']+@[^@\s\"']+\.[^@\s\"']+")
+
+
+def redact(value: Any, key: str | None = None) -> Any:
+    """Copy of a payload with emails/phones replaced by SHA-256 hex and names/documents removed."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            lk = str(k).lower()
+            if lk in _DROP_KEYS:
+                continue
+            if "email" in lk and isinstance(v, (str, int)):
+                hashed = hash_email(str(v))
+                if hashed:
+                    out[k] = hashed
+                continue
+            is_phone = "phone" in lk or lk in ("mobile", "cellphone", "telefone", "celular")
+            if is_phone and isinstance(v, (str, int)):
+                hashed = hash_phone(v) if len(re.sub(r"\D", "", str(v))) >= 10 else None
+                if hashed:
+                    out[k] = hashed
+                continue
+            out[k] = redact(v, lk)
+        return out
+    if isinstance(value, list):
+        return [redact(v, key) for v in value]
+    if isinstance(value, str) and "@" in value and _EMAIL_IN_TEXT.search(value):
+        return _EMAIL_IN_TEXT.sub(lambda m: hash_email(m.group(0)) or "[redacted]", value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
+    return value
+
+
+def build_conversion(gateway: str, **fields: Any) -> Conversion:
+    status = fields.get("status")
+    if status not in CANONICAL_STATUSES:
+        fields["status"] = "other"
+    fbc = fields.get("fbc")
+    if fbc and not fields.get("fbclid"):
+        fields["fbclid"] = fbclid_from_fbc(fbc)
+    order_id = text(fields.get("order_id"), 200)
+    if not order_id:
+        raise MappingError("no order id in the payload")
+    fields["order_id"] = order_id
+    if fields.get("event_time") is None:
+        raise MappingError("no event time in the payload")
+    return Conversion(gateway=gateway, **fields)
