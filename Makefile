@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: demo demo-quick test test-fast dev lint format manifest docs bench install clean-db
+.PHONY: demo demo-quick test test-fast dev lint format manifest docs bench install clean-db docs-serve
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,7 @@ demo-quick: $(STAMP)
 	$(BIN)/trackai demo --quick
 
 test: $(STAMP)
+	$(BIN)/trackai dbt prepare
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
@@ -39,6 +40,20 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+manifest: $(STAMP)
+	$(BIN)/trackai dbt prepare
+
+docs: $(STAMP)
+	$(BIN)/trackai dbt docs
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_matching.py --smoke
+	$(BIN)/python bench/bench_dispatch.py --smoke
+	$(BIN)/python bench/bench_dashboard.py --smoke
+
+docs-serve: $(STAMP)
+	$(BIN)/trackai dbt docs --serve --port 8081
 
 clean-db: $(STAMP)
 	$(BIN)/trackai db stop

@@ -20,6 +20,9 @@ COMMAND_MODULES = (
     "trackai.commands.demo",
     "trackai.commands.capi_mock",
     "trackai.commands.dlq",
+    "trackai.commands.dbt",
+    "trackai.commands.pipeline",
+    "trackai.commands.dev",
 )
 
 

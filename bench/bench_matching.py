@@ -1,0 +1,309 @@
+"""Time one micro-batch of purchases against landing.clicks of 1 M / 10 M rows loaded with COPY.
+
+Usage:
+    .venv/bin/python bench/bench_matching.py --smoke                 # tiny, for CI (seconds)
+    .venv/bin/python bench/bench_matching.py --clicks 1000000        # one size
+    .venv/bin/python bench/bench_matching.py --clicks 1000000 --clicks 10000000   # both + the ratio
+
+Each size gets its own throwaway database on the configured server (TRACKAI_DATABASE_URL's server, else the
+embedded Postgres), migrated with sql/. Clicks are generated with Polars (10 tenants, 30 days, newest last)
+and streamed with COPY ... FROM STDIN (FORMAT csv) with the click indexes dropped during the load and rebuilt
+after. Then --purchases approved conversions (+ their webhook_events rows) are landed with COPY: 35 % carry
+the session id of a recent click, 10 % an email seen by a lead, 20 % the click's fbclid, 20 % the same IP
+and user agent, 15 % nothing. The timed unit is ``dagster_project.lib.batch.run_batch`` in incremental mode:
+fold purchases, three matching stages with indexed lookups, writes, dedupe and the watermark, in one
+transaction. It runs ``--repeat`` times (core tables reset in between); the report gives every run and the
+best, and with two sizes the ratio large/small. Targets: <= 2 s per micro-batch and ratio <= 1.3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import secrets
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import psycopg
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from dagster_project.lib import batch  # noqa: E402
+from trackai import db, migrations  # noqa: E402
+
+UAS = [
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Version/17.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15",
+    "Mozilla/5.0 (Linux; Android 13; SM-A515F) AppleWebKit/537.36 SamsungBrowser/24.0 Chrome/117.0 Mobile Safari/537.36",
+]
+N_TENANTS = 10
+DAYS = 30
+CHUNK = 1_000_000
+
+
+def _tenants(conn: psycopg.Connection) -> list[str]:
+    ids = []
+    for i in range(N_TENANTS):
+        row = conn.execute(
+            "INSERT INTO core.tenants (name, pixel_id) VALUES (%s, %s) RETURNING tenant_id::text",
+            (f"bench-{i}", "1234567890"),
+        ).fetchone()
+        ids.append(row[0])
+    return ids
+
+
+def _click_chunk(start: int, n: int, total: int, now: datetime, tenants: list[str], rng) -> pl.DataFrame:
+    idx = np.arange(start, start + n, dtype=np.int64)
+    # occurred_at increases with the row number: the newest clicks are the last ones loaded.
+    age_s = ((total - idx) / total * DAYS * 86400).astype(np.int64) + rng.integers(0, 60, n)
+    occurred = pl.Series(now.timestamp() - age_s).cast(pl.Float64)
+    ip = rng.integers(0, 2**24, n)
+    has_fbclid = rng.random(n) < 0.5
+    frame = pl.DataFrame(
+        {
+            "i": idx,
+            "tenant": pl.Series(np.array(tenants)[idx % len(tenants)]),
+            "ts": occurred,
+            "ip": ip,
+            "ua": pl.Series(np.array(UAS)[rng.integers(0, len(UAS), n)]),
+            "has_fbclid": has_fbclid,
+        }
+    )
+    ms = (pl.col("ts") * 1000).cast(pl.Int64).cast(pl.String)
+    fbclid = pl.when(pl.col("has_fbclid")).then(pl.lit("IwAR") + pl.col("i").cast(pl.String) + pl.lit("xYz"))
+    return frame.select(
+        pl.col("tenant").alias("tenant_id"),
+        pl.lit("click").alias("event_type"),
+        (pl.lit("s") + pl.col("i").cast(pl.String)).alias("session_id"),
+        pl.from_epoch(pl.col("ts").cast(pl.Int64), time_unit="s")
+        .dt.replace_time_zone("UTC")
+        .alias("occurred_at"),
+        pl.lit("https://shop.example/lp?utm_campaign=bench").alias("landing_url"),
+        fbclid.alias("fbclid"),
+        pl.when(pl.col("has_fbclid")).then(pl.lit("fb.1.") + ms + pl.lit(".") + fbclid).alias("fbc"),
+        (pl.lit("fb.1.") + ms + pl.lit(".") + pl.col("i").cast(pl.String)).alias("fbp"),
+        pl.format(
+            "10.{}.{}.{}",
+            (pl.col("ip") // 65536) % 256,
+            (pl.col("ip") // 256) % 256,
+            pl.col("ip") % 256,
+        ).alias("client_ip"),
+        pl.col("ua").alias("user_agent"),
+        (pl.lit("s") + pl.col("i").cast(pl.String)).alias("external_id"),
+    )
+
+
+CLICK_COPY_COLUMNS = [
+    "tenant_id",
+    "event_type",
+    "session_id",
+    "occurred_at",
+    "landing_url",
+    "fbclid",
+    "fbc",
+    "fbp",
+    "client_ip",
+    "user_agent",
+    "external_id",
+]
+
+
+def _copy_csv(conn: psycopg.Connection, table: str, columns: list[str], frame: pl.DataFrame) -> None:
+    buf = io.BytesIO()
+    frame.select(columns).write_csv(buf, include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.f%z")
+    with conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
+        view = buf.getbuffer()
+        for offset in range(0, len(view), 8 << 20):
+            copy.write(view[offset : offset + (8 << 20)])
+
+
+def load_clicks(conn: psycopg.Connection, total: int, tenants: list[str], now: datetime, rng) -> float:
+    t0 = time.perf_counter()
+    indexes = conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'landing' AND tablename = 'clicks' "
+        "AND indexname <> 'clicks_pkey'"
+    ).fetchall()
+    for name, _ in indexes:
+        conn.execute(f"DROP INDEX landing.{name}")
+    for start in range(0, total, CHUNK):
+        chunk = _click_chunk(start, min(CHUNK, total - start), total, now, tenants, rng)
+        _copy_csv(conn, "landing.clicks", CLICK_COPY_COLUMNS, chunk)
+    conn.execute("SET maintenance_work_mem = '512MB'")
+    for _, definition in indexes:
+        conn.execute(definition)
+    conn.execute("ANALYZE landing.clicks")
+    return time.perf_counter() - t0
+
+
+def land_purchases(conn: psycopg.Connection, n: int, total_clicks: int, now: datetime, rng) -> dict:
+    """Approved conversions for recent clicks (last ~2 days of the click table) + webhook_events rows."""
+    recent = max(1, int(total_clicks * 2 / DAYS))
+    picks = rng.choice(np.arange(total_clicks - recent, total_clicks), size=n, replace=False)
+    rows = conn.execute(
+        """SELECT click_id, tenant_id::text, session_id, occurred_at, fbclid, host(client_ip), user_agent
+           FROM landing.clicks WHERE click_id = ANY(%s)""",
+        ([int(p) + 1 for p in picks],),
+    ).fetchall()
+    kinds = rng.random(len(rows))
+    conv, idents, expected = [], [], {"session": 0, "email": 0, "fbclid": 0, "ip": 0, "none": 0}
+    for k, (click_id, tenant, session, occurred, fbclid, ip, ua) in enumerate(rows):
+        occurred = occurred.astimezone(UTC)
+        at = min(occurred + timedelta(minutes=int(rng.integers(1, 180))), now)
+        rec = {
+            "tenant_id": tenant,
+            "order_id": f"bench-{click_id}",
+            "event_time": at,
+            "session_id": None,
+            "tracking": "{}",
+            "fbclid": None,
+            "client_ip": None,
+            "user_agent": None,
+            "email_hash": None,
+        }
+        if kinds[k] < 0.35:
+            rec["session_id"], rec["tracking"], kind = session, json.dumps({"src": session}), "session"
+        elif kinds[k] < 0.45:
+            h = f"{click_id:064x}"
+            idents.append({"tenant_id": tenant, "session_id": session, "email_hash": h, "seen_at": occurred})
+            rec["email_hash"], kind = h, "email"
+        elif kinds[k] < 0.65 and fbclid:
+            rec["fbclid"], kind = fbclid, "fbclid"
+        elif kinds[k] < 0.85:
+            rec["client_ip"], rec["user_agent"], kind = ip, ua, "ip"
+        else:
+            kind = "none"
+        expected[kind] += 1
+        conv.append(rec)
+    frame = pl.DataFrame(conv, infer_schema_length=None).with_row_index("n", offset=1)
+    we = frame.select(
+        "tenant_id",
+        pl.lit("kiwify").alias("gateway"),
+        pl.col("order_id").alias("delivery_key"),
+        pl.lit("approved").alias("event_type"),
+        pl.lit("{}").alias("payload_redacted"),
+        pl.lit("0" * 64).alias("payload_sha256"),
+    )
+    _copy_csv(conn, "landing.webhook_events", list(we.columns), we)
+    ids = conn.execute(
+        "SELECT webhook_event_id, delivery_key FROM landing.webhook_events WHERE gateway = 'kiwify'"
+    ).fetchall()
+    wmap = pl.DataFrame(ids, schema={"webhook_event_id": pl.Int64, "order_id": pl.String}, orient="row")
+    cframe = frame.join(wmap, on="order_id").select(
+        "webhook_event_id",
+        "tenant_id",
+        pl.lit("kiwify").alias("gateway"),
+        "order_id",
+        pl.lit("approved").alias("status"),
+        "event_time",
+        pl.lit("97.00").alias("amount"),
+        pl.lit("BRL").alias("currency"),
+        pl.lit("prod-1").alias("product_id"),
+        "session_id",
+        "tracking",
+        "fbclid",
+        "client_ip",
+        "user_agent",
+        "email_hash",
+    )
+    _copy_csv(conn, "landing.conversions", list(cframe.columns), cframe)
+    if idents:
+        iframe = pl.DataFrame(idents)
+        _copy_csv(conn, "landing.identities", list(iframe.columns), iframe)
+    conn.execute("ANALYZE landing.conversions")
+    conn.execute("ANALYZE landing.identities")
+    return expected
+
+
+def reset_core(conn: psycopg.Connection) -> None:
+    conn.execute("TRUNCATE core.matches, core.dedupe_registry, core.purchases CASCADE")
+    conn.execute("DELETE FROM ops.pipeline_watermarks WHERE name = %s", (batch.WATERMARK_NAME,))
+
+
+def bench_size(server: str, clicks: int, purchases: int, repeat: int, keep: bool) -> dict:
+    name = f"trackai_bench_{clicks}_{secrets.token_hex(2)}"
+    db.ensure_database(server, name)
+    url = db.with_database(server, name)
+    rng = np.random.default_rng(42)
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        migrations.upgrade(url, REPO_ROOT / "sql")
+        with psycopg.connect(url, autocommit=True) as conn:
+            tenants = _tenants(conn)
+            load_s = load_clicks(conn, clicks, tenants, now, rng)
+            expected = land_purchases(conn, purchases, clicks, now, rng)
+            size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('landing.clicks'))").fetchone()[
+                0
+            ]
+        runs = []
+        for _ in range(repeat):
+            with psycopg.connect(url, autocommit=True) as conn:
+                reset_core(conn)
+            t0 = time.perf_counter()
+            summary = batch.run_batch(url, mode="incremental")
+            wall = time.perf_counter() - t0
+            runs.append(
+                {
+                    "wall_s": round(wall, 3),
+                    "timings_ms": summary.timings_ms,
+                    "matched": summary.matched,
+                    "unmatched": summary.unmatched,
+                    "purchases": summary.purchases_processed,
+                }
+            )
+        best = min(runs, key=lambda r: r["wall_s"])
+        return {
+            "clicks": clicks,
+            "clicks_table_size": size,
+            "purchases": purchases,
+            "load_s": round(load_s, 1),
+            "landed_kinds": expected,
+            "runs": runs,
+            "best_wall_s": best["wall_s"],
+            "database": name if keep else None,
+        }
+    finally:
+        if not keep:
+            db.drop_database(server, name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clicks", type=int, action="append", help="click-table size (repeatable)")
+    parser.add_argument("--purchases", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="20k clicks, 500 purchases, 1 run (CI)")
+    parser.add_argument("--keep", action="store_true", help="keep the bench databases")
+    args = parser.parse_args(argv)
+    sizes = args.clicks or [1_000_000]
+    purchases, repeat = args.purchases, args.repeat
+    if args.smoke:
+        sizes, purchases, repeat = [20_000], 500, 1
+    server = db.server_url()
+    results = []
+    for n in sizes:
+        results.append(bench_size(server, n, purchases, repeat, args.keep))
+        print(
+            json.dumps(results[-1], default=str), file=sys.stderr, flush=True
+        )  # progress, one line per size
+    report = {"results": results, "target_s": 2.0}
+    if len(results) >= 2:
+        report["ratio_largest_to_smallest"] = round(results[-1]["best_wall_s"] / results[0]["best_wall_s"], 3)
+    print(json.dumps(report, indent=2, default=str))
+    ok = all(r["runs"][0]["purchases"] == purchases for r in results)
+    if args.smoke:
+        ok = ok and sum(results[0]["runs"][0]["matched"].values()) > 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""The ``trackai`` code location, built lazily (nothing touches the database or parses dbt at import).
+
+Each domain package ``dagster_project/defs/<domain>/`` exposes ``build_defs() -> Definitions``; domains not
+present yet are skipped. Shared resources: ``postgres`` (the application database).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import dagster as dg
+
+DOMAINS = ("pipeline", "dispatch", "dbt", "quality")
+
+
+def build_all_defs() -> dg.Definitions:
+    from dagster_project.lib.resources import PostgresResource
+
+    parts: list[dg.Definitions] = []
+    for domain in DOMAINS:
+        name = f"dagster_project.defs.{domain}"
+        if importlib.util.find_spec(name) is None:
+            continue
+        build = getattr(importlib.import_module(name), "build_defs", None)
+        if build is not None:
+            parts.append(build())
+    return dg.Definitions.merge(*parts, dg.Definitions(resources={"postgres": PostgresResource()}))
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_all_defs()

@@ -1,0 +1,486 @@
+"""Three-stage purchase -> click matching as pure Polars functions (no I/O; unit-tested).
+
+Frames (column names are the contract with ``dagster_project.lib.batch``, which fetches them):
+
+``purchases`` — one row per approved purchase: tenant_id, gateway, order_id, purchase_time (UTC
+datetime = first approval), session_keys (list[str]: session id + src/sck/xcod/utm_*/client_reference_id
+carried through the checkout), email_hash, phone_hash, fbclid, fbc, client_ip, client_net, user_agent,
+product_id.
+
+``clicks`` — candidate clicks: click_id, tenant_id, session_id, occurred_at, landing_url, fbclid, fbc,
+fbp, client_ip, client_net, user_agent, external_id, utm (JSON text). ``client_net`` is the /24 (IPv4)
+or /64 (IPv6) network as text (``ip_network_key``); it is derived when absent.
+
+``identities`` — tenant_id, session_id, email_hash, phone_hash, seen_at.
+
+Stages, strongest first; a purchase keeps only the best match of the strongest stage that matched:
+
+1. ``deterministic`` (score 1.0): a checkout session key equals a click's session_id, or the purchase's
+   email_hash/phone_hash equals an identity seen (at or before the purchase) for a session with clicks.
+2. ``semi_deterministic`` (score 0.9): the purchase's fbclid (or the fbclid inside its fbc) equals a
+   click's fbclid, or its fbc equals a click's fbc, with the click in [purchase - 7 days, purchase].
+3. ``probabilistic`` (score = weighted sum, see ``score_candidates``) over clicks of the same tenant
+   from the same /24 or /64 network in [purchase - window, purchase]; kept when score >= threshold.
+
+A click after the purchase never matches. Ties inside a stage: best key (session > email > phone;
+fbc > fbclid), then highest score, then the most recent click, then the lowest click_id.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import timedelta
+
+import polars as pl
+
+STAGE_RANK = {"deterministic": 0, "semi_deterministic": 1, "probabilistic": 2}
+STAGE_SCORE = {"deterministic": 1.0, "semi_deterministic": 0.9}
+SEMI_WINDOW = timedelta(days=7)
+PROBABILISTIC_WINDOW = timedelta(hours=24)
+# Gateways stamp purchases with their own clocks, Kiwify only to the minute: a click recorded by our
+# server up to this long after the stamped purchase time still counts as "before" the purchase.
+CLOCK_SKEW = timedelta(minutes=2)
+DEFAULT_THRESHOLD = 0.6
+
+# Probabilistic weights (sum to 1.0).
+W_IP_EXACT = 0.45  # same client IP
+W_IP_NETWORK = 0.25  # same /24 (IPv4) or /64 (IPv6), different address
+W_UA_EXACT = 0.25  # identical user-agent string
+W_UA_FAMILY = 0.15  # same browser family + OS (e.g. chrome/android), different string
+W_TIME = 0.20  # linear decay: 0.20 at dt=0 down to 0 at dt=window
+W_PRODUCT = 0.10  # the purchase's product_id appears in the click's landing URL or utm values
+
+MATCH_COLUMNS = [
+    "tenant_id",
+    "gateway",
+    "order_id",
+    "click_id",
+    "stage",
+    "score",
+    "matched_keys",
+    "fbc",
+    "fbp",
+    "client_ip",
+    "user_agent",
+    "landing_url",
+    "external_id",
+]
+_PURCHASE_KEY = ["tenant_id", "gateway", "order_id"]
+_CANDIDATE_SCHEMA = {
+    "tenant_id": pl.String,
+    "gateway": pl.String,
+    "order_id": pl.String,
+    "click_id": pl.Int64,
+    "stage": pl.String,
+    "score": pl.Float64,
+    "key": pl.String,
+    "key_rank": pl.Int32,
+    "occurred_at": pl.Datetime("us", "UTC"),
+}
+
+
+_TS = pl.Datetime("us", "UTC")
+PURCHASE_SCHEMA = {
+    "tenant_id": pl.String,
+    "gateway": pl.String,
+    "order_id": pl.String,
+    "purchase_time": _TS,
+    "session_keys": pl.List(pl.String),
+    "email_hash": pl.String,
+    "phone_hash": pl.String,
+    "fbclid": pl.String,
+    "fbc": pl.String,
+    "client_ip": pl.String,
+    "user_agent": pl.String,
+    "product_id": pl.String,
+}
+CLICK_SCHEMA = {
+    "click_id": pl.Int64,
+    "tenant_id": pl.String,
+    "session_id": pl.String,
+    "occurred_at": _TS,
+    "landing_url": pl.String,
+    "fbclid": pl.String,
+    "fbc": pl.String,
+    "fbp": pl.String,
+    "client_ip": pl.String,
+    "user_agent": pl.String,
+    "external_id": pl.String,
+    "utm": pl.String,
+}
+IDENTITY_SCHEMA = {
+    "tenant_id": pl.String,
+    "session_id": pl.String,
+    "email_hash": pl.String,
+    "phone_hash": pl.String,
+    "seen_at": _TS,
+}
+
+
+def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Add missing columns as nulls and cast known ones (keeps extra columns such as client_net)."""
+    missing = [pl.lit(None, dtype).alias(name) for name, dtype in schema.items() if name not in frame.columns]
+    frame = frame.with_columns(missing) if missing else frame
+    return frame.with_columns([pl.col(name).cast(dtype) for name, dtype in schema.items()])
+
+
+def ip_network_key(ip: str | None) -> str | None:
+    """The /24 (IPv4) or /64 (IPv6) network of an address as text, e.g. ``203.0.113.0/24``."""
+    if not ip:
+        return None
+    try:
+        addr = ipaddress.ip_address(str(ip).split("/")[0])
+    except ValueError:
+        return None
+    prefix = 24 if addr.version == 4 else 64
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
+def fbclid_from_fbc(fbc: str | None) -> str | None:
+    """The fbclid inside ``fb.<subdomain>.<ms>.<fbclid>[.<appendix>]`` (never re-cased or decoded)."""
+    if not fbc:
+        return None
+    parts = fbc.split(".")
+    if len(parts) < 4 or parts[0] != "fb":
+        return None
+    # Parameter Builder appends an 8-char appendix; fbclids themselves contain no dots.
+    return parts[3] or None
+
+
+def ua_family_expr(col: str) -> pl.Expr:
+    """``browser/os`` family of a user-agent string (coarse, dependency-free)."""
+    ua = pl.col(col).fill_null("")
+    browser = (
+        pl.when(ua.str.contains("Edg"))
+        .then(pl.lit("edge"))
+        .when(ua.str.contains("OPR|Opera"))
+        .then(pl.lit("opera"))
+        .when(ua.str.contains("SamsungBrowser"))
+        .then(pl.lit("samsung"))
+        .when(ua.str.contains("FBAN|FBAV|Instagram"))
+        .then(pl.lit("inapp"))
+        .when(ua.str.contains("Firefox|FxiOS"))
+        .then(pl.lit("firefox"))
+        .when(ua.str.contains("Chrome|CriOS"))
+        .then(pl.lit("chrome"))
+        .when(ua.str.contains("Safari"))
+        .then(pl.lit("safari"))
+        .otherwise(pl.lit("other"))
+    )
+    os = (
+        pl.when(ua.str.contains("Android"))
+        .then(pl.lit("android"))
+        .when(ua.str.contains("iPhone|iPad|iPod"))
+        .then(pl.lit("ios"))
+        .when(ua.str.contains("Windows"))
+        .then(pl.lit("windows"))
+        .when(ua.str.contains("Mac OS X|Macintosh"))
+        .then(pl.lit("macos"))
+        .when(ua.str.contains("Linux"))
+        .then(pl.lit("linux"))
+        .otherwise(pl.lit("other"))
+    )
+    return (
+        pl.when(ua == "").then(pl.lit(None, pl.String)).otherwise(pl.concat_str([browser, os], separator="/"))
+    )
+
+
+def _with_net(frame: pl.DataFrame) -> pl.DataFrame:
+    if "client_net" in frame.columns:
+        return frame
+    return frame.with_columns(
+        pl.col("client_ip").map_elements(ip_network_key, return_dtype=pl.String).alias("client_net")
+    )
+
+
+def _empty_candidates() -> pl.DataFrame:
+    return pl.DataFrame(schema=_CANDIDATE_SCHEMA)
+
+
+def _candidates(frame: pl.DataFrame, stage: str, key: str, key_rank: int, score: pl.Expr) -> pl.DataFrame:
+    return frame.select(
+        pl.col("tenant_id"),
+        pl.col("gateway"),
+        pl.col("order_id"),
+        pl.col("click_id").cast(pl.Int64),
+        pl.lit(stage).alias("stage"),
+        score.cast(pl.Float64).alias("score"),
+        pl.lit(key).alias("key"),
+        pl.lit(key_rank, pl.Int32).alias("key_rank"),
+        pl.col("occurred_at").cast(pl.Datetime("us", "UTC")),
+    )
+
+
+def _before(purchase_time: str, occurred_at: str, window: timedelta | None) -> pl.Expr:
+    cond = pl.col(occurred_at) <= pl.col(purchase_time) + CLOCK_SKEW
+    if window is not None:
+        cond = cond & (pl.col(occurred_at) >= pl.col(purchase_time) - window)
+    return cond
+
+
+def deterministic_candidates(
+    purchases: pl.DataFrame,
+    clicks: pl.DataFrame,
+    identities: pl.DataFrame,
+    lookback: timedelta | None = None,
+) -> pl.DataFrame:
+    """Stage 1 candidates: session key equality, or email/phone hash equal to an earlier identity."""
+    if purchases.is_empty() or clicks.is_empty():
+        return _empty_candidates()
+    purchases, clicks = conform(purchases, PURCHASE_SCHEMA), conform(clicks, CLICK_SCHEMA)
+    identities = conform(identities, IDENTITY_SCHEMA)
+    click_cols = clicks.select("tenant_id", "session_id", "click_id", "occurred_at")
+    out = [_empty_candidates()]
+    sessions = (
+        purchases.select(*_PURCHASE_KEY, "purchase_time", pl.col("session_keys").alias("session_id"))
+        .explode("session_id")
+        .drop_nulls("session_id")
+        .unique()
+    )
+    by_session = sessions.join(click_cols, on=["tenant_id", "session_id"]).filter(
+        _before("purchase_time", "occurred_at", lookback)
+    )
+    out.append(_candidates(by_session, "deterministic", "session_id", 0, pl.lit(1.0)))
+    if not identities.is_empty():
+        for rank, column in ((1, "email_hash"), (2, "phone_hash")):
+            ids = identities.filter(pl.col(column).is_not_null()).select(
+                "tenant_id", column, pl.col("session_id").alias("identity_session"), "seen_at"
+            )
+            hits = (
+                purchases.filter(pl.col(column).is_not_null())
+                .select(*_PURCHASE_KEY, "purchase_time", column)
+                .join(ids, on=["tenant_id", column])
+                .filter(pl.col("seen_at") <= pl.col("purchase_time") + CLOCK_SKEW)
+                .join(
+                    click_cols.rename({"session_id": "identity_session"}),
+                    on=["tenant_id", "identity_session"],
+                )
+                .filter(_before("purchase_time", "occurred_at", lookback))
+            )
+            out.append(_candidates(hits, "deterministic", column, rank, pl.lit(1.0)))
+    return pl.concat(out)
+
+
+def semi_deterministic_candidates(
+    purchases: pl.DataFrame, clicks: pl.DataFrame, window: timedelta = SEMI_WINDOW
+) -> pl.DataFrame:
+    """Stage 2 candidates: fbc or fbclid equality with the click at most ``window`` before the purchase."""
+    if purchases.is_empty() or clicks.is_empty():
+        return _empty_candidates()
+    purchases, clicks = conform(purchases, PURCHASE_SCHEMA), conform(clicks, CLICK_SCHEMA)
+    p = purchases.select(*_PURCHASE_KEY, "purchase_time", "fbc", "fbclid").with_columns(
+        pl.col("fbc").map_elements(fbclid_from_fbc, return_dtype=pl.String).alias("fbc_fbclid")
+    )
+    c = clicks.select("tenant_id", "click_id", "occurred_at", "fbc", "fbclid")
+    out = [_empty_candidates()]
+    by_fbc = (
+        p.filter(pl.col("fbc").is_not_null())
+        .join(c.filter(pl.col("fbc").is_not_null()).drop("fbclid"), on=["tenant_id", "fbc"])
+        .filter(_before("purchase_time", "occurred_at", window))
+    )
+    out.append(_candidates(by_fbc, "semi_deterministic", "fbc", 0, pl.lit(STAGE_SCORE["semi_deterministic"])))
+    keyed = (
+        pl.concat(
+            [
+                p.select(*_PURCHASE_KEY, "purchase_time", pl.col("fbclid")),
+                p.select(*_PURCHASE_KEY, "purchase_time", pl.col("fbc_fbclid").alias("fbclid")),
+            ]
+        )
+        .drop_nulls("fbclid")
+        .unique()
+    )
+    by_fbclid = keyed.join(
+        c.filter(pl.col("fbclid").is_not_null()).drop("fbc"), on=["tenant_id", "fbclid"]
+    ).filter(_before("purchase_time", "occurred_at", window))
+    out.append(
+        _candidates(by_fbclid, "semi_deterministic", "fbclid", 1, pl.lit(STAGE_SCORE["semi_deterministic"]))
+    )
+    return pl.concat(out)
+
+
+def score_candidates(
+    purchases: pl.DataFrame, clicks: pl.DataFrame, window: timedelta = PROBABILISTIC_WINDOW
+) -> pl.DataFrame:
+    """Every (purchase, click) pair of the same tenant and network inside the window, with its score.
+
+    score = ip + ua + time + product, where
+      ip      = 0.45 exact IP, 0.25 same /24 or /64 network;
+      ua      = 0.25 identical user agent, 0.15 same browser/OS family, else 0;
+      time    = 0.20 * (1 - (purchase_time - click_time) / window), clicks after the purchase excluded;
+      product = 0.10 when the purchase's product_id occurs in the click's landing_url or utm.
+    The maximum is 1.0. Returns purchase key, click_id, occurred_at, score and the matched key names.
+    """
+    if purchases.is_empty() or clicks.is_empty():
+        return pl.DataFrame(
+            schema={**{k: pl.String for k in _PURCHASE_KEY}, "click_id": pl.Int64, "score": pl.Float64}
+        )
+    purchases, clicks = conform(purchases, PURCHASE_SCHEMA), conform(clicks, CLICK_SCHEMA)
+    p = _with_net(purchases).select(
+        *_PURCHASE_KEY,
+        "purchase_time",
+        pl.col("client_ip").cast(pl.String).alias("p_ip"),
+        "client_net",
+        pl.col("user_agent").alias("p_ua"),
+        ua_family_expr("user_agent").alias("p_family"),
+        "product_id",
+    )
+    c = _with_net(clicks).select(
+        "tenant_id",
+        "click_id",
+        "occurred_at",
+        pl.col("client_ip").cast(pl.String).alias("c_ip"),
+        "client_net",
+        pl.col("user_agent").alias("c_ua"),
+        ua_family_expr("user_agent").alias("c_family"),
+        pl.concat_str(
+            [pl.col("landing_url").fill_null(""), pl.col("utm").cast(pl.String).fill_null("")]
+        ).alias("c_text"),
+    )
+    window_us = window.total_seconds() * 1_000_000
+    pairs = (
+        p.filter(pl.col("client_net").is_not_null())
+        .join(c, on=["tenant_id", "client_net"])
+        .filter(_before("purchase_time", "occurred_at", window))
+    )
+    ip_exact = pl.col("p_ip") == pl.col("c_ip")
+    ua_exact = pl.col("p_ua").is_not_null() & (pl.col("p_ua") == pl.col("c_ua"))
+    ua_family = pl.col("p_family").is_not_null() & (pl.col("p_family") == pl.col("c_family"))
+    dt_us = (pl.col("purchase_time") - pl.col("occurred_at")).dt.total_microseconds()
+    time_part = (W_TIME * (1.0 - dt_us.cast(pl.Float64) / window_us)).clip(0.0, W_TIME)
+    product = pl.col("product_id").is_not_null() & pl.col("c_text").str.contains(
+        pl.col("product_id").fill_null(""), literal=True
+    )
+    return pairs.with_columns(
+        pl.when(ip_exact).then(W_IP_EXACT).otherwise(W_IP_NETWORK).alias("ip_part"),
+        pl.when(ua_exact)
+        .then(W_UA_EXACT)
+        .when(ua_family)
+        .then(W_UA_FAMILY)
+        .otherwise(0.0)
+        .fill_null(0.0)
+        .alias("ua_part"),
+        time_part.alias("time_part"),
+        pl.when(product).then(W_PRODUCT).otherwise(0.0).fill_null(0.0).alias("product_part"),
+    ).with_columns(
+        (pl.col("ip_part") + pl.col("ua_part") + pl.col("time_part") + pl.col("product_part"))
+        .round(4)
+        .clip(0.0, 1.0)
+        .alias("score"),
+        pl.concat_list(
+            pl.when(ip_exact).then(pl.lit("ip")).otherwise(pl.lit("ip_network")),
+            pl.when(ua_exact)
+            .then(pl.lit("user_agent"))
+            .when(ua_family)
+            .then(pl.lit("ua_family"))
+            .otherwise(pl.lit(None, pl.String)),
+            pl.lit("time"),
+            pl.when(product).then(pl.lit("product")).otherwise(pl.lit(None, pl.String)),
+        )
+        .list.drop_nulls()
+        .alias("keys"),
+    )
+
+
+def probabilistic_candidates(
+    purchases: pl.DataFrame,
+    clicks: pl.DataFrame,
+    threshold: float = DEFAULT_THRESHOLD,
+    window: timedelta = PROBABILISTIC_WINDOW,
+) -> pl.DataFrame:
+    """Stage 3 candidates: scored pairs at or above ``threshold`` (key = the matched signals joined)."""
+    scored = score_candidates(purchases, clicks, window)
+    if scored.is_empty():
+        return _empty_candidates()
+    kept = scored.filter(pl.col("score") >= threshold).with_columns(
+        pl.col("keys").list.join("+").alias("keys_joined")
+    )
+    return kept.select(
+        *_PURCHASE_KEY,
+        pl.col("click_id").cast(pl.Int64),
+        pl.lit("probabilistic").alias("stage"),
+        pl.col("score").cast(pl.Float64),
+        pl.col("keys_joined").alias("key"),
+        pl.lit(0, pl.Int32).alias("key_rank"),
+        pl.col("occurred_at").cast(pl.Datetime("us", "UTC")),
+    )
+
+
+def best_matches(candidates: pl.DataFrame) -> pl.DataFrame:
+    """At most one match per purchase: strongest stage, then best key, score, recency, lowest click_id.
+
+    ``matched_keys`` lists every key by which the chosen click matched within its stage.
+    """
+    if candidates.is_empty():
+        return pl.DataFrame(
+            schema={
+                **{k: pl.String for k in _PURCHASE_KEY},
+                "click_id": pl.Int64,
+                "stage": pl.String,
+                "score": pl.Float64,
+                "matched_keys": pl.List(pl.String),
+            }
+        )
+    per_click = (
+        candidates.with_columns(
+            pl.col("stage").replace_strict(STAGE_RANK, return_dtype=pl.Int32).alias("stage_rank"),
+            pl.col("key").str.split("+"),
+        )
+        .explode("key")
+        .group_by([*_PURCHASE_KEY, "click_id", "stage", "stage_rank"])
+        .agg(
+            pl.col("score").max(),
+            pl.col("key_rank").min(),
+            pl.col("occurred_at").first(),
+            pl.col("key").sort_by("key_rank").unique(maintain_order=True).alias("matched_keys"),
+        )
+    )
+    ranked = per_click.sort(
+        ["stage_rank", "key_rank", "score", "occurred_at", "click_id"],
+        descending=[False, False, True, True, False],
+    )
+    return ranked.unique(subset=_PURCHASE_KEY, keep="first", maintain_order=True).select(
+        *_PURCHASE_KEY, "click_id", "stage", "score", "matched_keys"
+    )
+
+
+def enrich(best: pl.DataFrame, clicks: pl.DataFrame) -> pl.DataFrame:
+    """Attach the click's fbc (verbatim), fbp, client_ip, user_agent, landing_url and external_id."""
+    click_cols = ["fbc", "fbp", "client_ip", "user_agent", "landing_url", "external_id"]
+    if best.is_empty():
+        return best.with_columns([pl.lit(None, pl.String).alias(c) for c in click_cols]).select(MATCH_COLUMNS)
+    info = (
+        conform(clicks, CLICK_SCHEMA)
+        .select(pl.col("click_id").cast(pl.Int64), *[pl.col(c).cast(pl.String) for c in click_cols])
+        .unique(subset="click_id")
+    )
+    return best.join(info, on="click_id", how="left").select(MATCH_COLUMNS)
+
+
+def match_purchases(
+    purchases: pl.DataFrame,
+    clicks: pl.DataFrame,
+    identities: pl.DataFrame,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    semi_window: timedelta = SEMI_WINDOW,
+    probabilistic_window: timedelta = PROBABILISTIC_WINDOW,
+    deterministic_lookback: timedelta | None = None,
+) -> pl.DataFrame:
+    """All three stages over one set of candidate clicks; the enriched best match per purchase."""
+    candidates = pl.concat(
+        [
+            deterministic_candidates(purchases, clicks, identities, deterministic_lookback),
+            semi_deterministic_candidates(purchases, clicks, semi_window),
+            probabilistic_candidates(purchases, clicks, threshold, probabilistic_window),
+        ]
+    )
+    return enrich(best_matches(candidates), clicks)
+
+
+def stage_counts(matches: pl.DataFrame, purchases_total: int) -> dict[str, int]:
+    counts = {stage: 0 for stage in STAGE_RANK}
+    if not matches.is_empty():
+        for stage, n in matches.group_by("stage").len().iter_rows():
+            counts[stage] = int(n)
+    counts["unmatched"] = purchases_total - sum(counts[s] for s in STAGE_RANK)
+    return counts

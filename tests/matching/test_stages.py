@@ -1,0 +1,344 @@
+"""Unit tests of each matching stage, the scoring and the fold, on small Polars frames."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from dagster_project.lib import matching as m
+from dagster_project.lib.purchases import approved, fold_conversions
+from trackai.core.event_id import event_id
+
+T = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+UA_CHROME_ANDROID = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36"
+UA_CHROME_ANDROID_2 = (
+    "Mozilla/5.0 (Linux; Android 13; SM-A515F) AppleWebKit/537.36 Chrome/125.0 Mobile Safari/537.36"
+)
+UA_SAFARI_IOS = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+def purchases(*rows: dict) -> pl.DataFrame:
+    base = {"tenant_id": "t1", "gateway": "kiwify", "purchase_time": T, "session_keys": []}
+    return m.conform(pl.DataFrame([{**base, **r} for r in rows]), m.PURCHASE_SCHEMA)
+
+
+def clicks(*rows: dict) -> pl.DataFrame:
+    base = {"tenant_id": "t1", "session_id": "s-other", "utm": "{}"}
+    return m.conform(pl.DataFrame([{**base, **r} for r in rows]), m.CLICK_SCHEMA)
+
+
+NO_IDS = pl.DataFrame(schema=m.IDENTITY_SCHEMA)
+
+
+def best(p, c, ids=NO_IDS, **kw) -> dict[str, dict]:
+    return {r["order_id"]: r for r in m.match_purchases(p, c, ids, **kw).to_dicts()}
+
+
+# ---------------------------------------------------------------- deterministic
+
+
+def test_session_key_matches_deterministically():
+    p = purchases({"order_id": "o1", "session_keys": ["sess-1"]})
+    c = clicks(
+        {"click_id": 1, "session_id": "sess-1", "occurred_at": T - timedelta(days=2), "fbc": "fb.1.1.X"}
+    )
+    got = best(p, c)["o1"]
+    assert (got["stage"], got["click_id"], got["score"], got["matched_keys"]) == (
+        "deterministic",
+        1,
+        1.0,
+        ["session_id"],
+    )
+    assert got["fbc"] == "fb.1.1.X"
+
+
+def test_email_identity_matches_deterministically_and_lists_both_keys():
+    h = "a" * 64
+    p = purchases({"order_id": "o1", "session_keys": ["sess-1"], "email_hash": h})
+    c = clicks({"click_id": 7, "session_id": "sess-1", "occurred_at": T - timedelta(hours=1)})
+    ids = m.conform(
+        pl.DataFrame(
+            [{"tenant_id": "t1", "session_id": "sess-1", "email_hash": h, "seen_at": T - timedelta(hours=1)}]
+        ),
+        m.IDENTITY_SCHEMA,
+    )
+    got = best(p, c, ids)["o1"]
+    assert got["stage"] == "deterministic" and got["matched_keys"] == ["session_id", "email_hash"]
+
+
+def test_identity_seen_after_the_purchase_does_not_count():
+    h = "b" * 64
+    p = purchases({"order_id": "o1", "phone_hash": h})
+    c = clicks({"click_id": 7, "session_id": "lead", "occurred_at": T - timedelta(hours=1)})
+    ids = m.conform(
+        pl.DataFrame(
+            [
+                {
+                    "tenant_id": "t1",
+                    "session_id": "lead",
+                    "phone_hash": h,
+                    "seen_at": T + m.CLOCK_SKEW + timedelta(minutes=1),
+                }
+            ]
+        ),
+        m.IDENTITY_SCHEMA,
+    )
+    assert best(p, c, ids) == {}
+
+
+def test_purchase_before_its_click_is_not_matched():
+    p = purchases({"order_id": "o1", "session_keys": ["sess-1"], "fbclid": "F", "client_ip": "1.2.3.4"})
+    c = clicks(
+        {
+            "click_id": 1,
+            "session_id": "sess-1",
+            "fbclid": "F",
+            "client_ip": "1.2.3.4",
+            "occurred_at": T + m.CLOCK_SKEW + timedelta(seconds=1),
+        }
+    )
+    assert best(p, c, threshold=0.0) == {}
+
+
+def test_click_stamped_just_after_the_purchase_within_clock_skew_still_matches():
+    """Gateway clocks (Kiwify: minute precision) may stamp a purchase slightly before our click time."""
+    p = purchases({"order_id": "o1", "session_keys": ["sess-1"]})
+    c = clicks(
+        {"click_id": 1, "session_id": "sess-1", "occurred_at": T + m.CLOCK_SKEW - timedelta(seconds=1)}
+    )
+    assert best(p, c)["o1"]["stage"] == "deterministic"
+
+
+def test_other_tenant_never_matches():
+    p = purchases({"order_id": "o1", "session_keys": ["sess-1"]})
+    c = clicks(
+        {"click_id": 1, "tenant_id": "t2", "session_id": "sess-1", "occurred_at": T - timedelta(hours=1)}
+    )
+    assert best(p, c) == {}
+
+
+def test_ties_pick_most_recent_click_then_lowest_click_id():
+    p = purchases({"order_id": "o1", "session_keys": ["s"]}, {"order_id": "o2", "session_keys": ["u"]})
+    c = clicks(
+        {"click_id": 5, "session_id": "s", "occurred_at": T - timedelta(hours=3)},
+        {"click_id": 9, "session_id": "s", "occurred_at": T - timedelta(hours=1)},
+        {"click_id": 12, "session_id": "u", "occurred_at": T - timedelta(hours=1)},
+        {"click_id": 11, "session_id": "u", "occurred_at": T - timedelta(hours=1)},
+    )
+    got = best(p, c)
+    assert got["o1"]["click_id"] == 9
+    assert got["o2"]["click_id"] == 11
+
+
+# ---------------------------------------------------------------- semi-deterministic
+
+
+@pytest.mark.parametrize(
+    ("age", "matched"),
+    [(timedelta(days=7), True), (timedelta(days=7, seconds=1), False), (timedelta(0), True)],
+)
+def test_fbclid_seven_day_edge(age, matched):
+    p = purchases({"order_id": "o1", "fbclid": "IwAR_Ab"})
+    c = clicks({"click_id": 3, "fbclid": "IwAR_Ab", "fbc": "fb.1.123.IwAR_Ab", "occurred_at": T - age})
+    got = best(p, c)
+    assert ("o1" in got) is matched
+    if matched:
+        assert got["o1"]["stage"] == "semi_deterministic" and got["o1"]["fbc"] == "fb.1.123.IwAR_Ab"
+
+
+def test_fbc_equality_and_fbclid_inside_fbc():
+    p = purchases(
+        {"order_id": "o1", "fbc": "fb.1.1700000000000.IwAR_Case"},
+        {"order_id": "o2", "fbc": "fb.2.1699999999999.IwAR_Other.AbCdEfGh"},
+    )
+    c = clicks(
+        {
+            "click_id": 1,
+            "fbclid": "IwAR_Case",
+            "fbc": "fb.1.1700000000000.IwAR_Case",
+            "occurred_at": T - timedelta(days=1),
+        },
+        {
+            "click_id": 2,
+            "fbclid": "IwAR_Other",
+            "fbc": "fb.1.1.IwAR_Other",
+            "occurred_at": T - timedelta(days=1),
+        },
+        {
+            "click_id": 3,
+            "fbclid": "iwar_case",
+            "occurred_at": T - timedelta(hours=1),
+        },  # case differs: no match
+    )
+    got = best(p, c)
+    assert got["o1"]["click_id"] == 1 and got["o1"]["matched_keys"] == ["fbc", "fbclid"]
+    assert got["o2"]["click_id"] == 2 and got["o2"]["matched_keys"] == ["fbclid"]
+    assert got["o2"]["fbc"] == "fb.1.1.IwAR_Other"  # the click's fbc, verbatim
+
+
+def test_fbclid_from_fbc():
+    assert m.fbclid_from_fbc("fb.1.1554763741205.AbCdEfGhIjKlMnOpQrStUvWxYz1234567890") == (
+        "AbCdEfGhIjKlMnOpQrStUvWxYz1234567890"
+    )
+    assert m.fbclid_from_fbc("fb.1.1554763741205.IwAR2.AQAAAAAA") == "IwAR2"
+    assert m.fbclid_from_fbc("garbage") is None
+    assert m.fbclid_from_fbc(None) is None
+
+
+# ---------------------------------------------------------------- probabilistic + scoring
+
+
+def test_score_weights():
+    p = purchases(
+        {"order_id": "o1", "client_ip": "203.0.113.7", "user_agent": UA_CHROME_ANDROID, "product_id": "p-9"}
+    )
+    c = clicks(
+        {
+            "click_id": 1,
+            "client_ip": "203.0.113.7",
+            "user_agent": UA_CHROME_ANDROID,
+            "occurred_at": T,
+            "landing_url": "https://x/lp?product=p-9",
+        },
+        {
+            "click_id": 2,
+            "client_ip": "203.0.113.8",
+            "user_agent": UA_CHROME_ANDROID_2,
+            "occurred_at": T - timedelta(hours=12),
+        },
+        {
+            "click_id": 3,
+            "client_ip": "203.0.113.9",
+            "user_agent": UA_SAFARI_IOS,
+            "occurred_at": T - timedelta(hours=24),
+        },
+        {
+            "click_id": 4,
+            "client_ip": "203.0.114.9",
+            "user_agent": UA_CHROME_ANDROID,
+            "occurred_at": T,
+        },  # other /24
+        {
+            "click_id": 5,
+            "client_ip": "203.0.113.7",
+            "occurred_at": T - timedelta(hours=24, seconds=1),
+        },  # too old
+    )
+    scores = {r["click_id"]: (r["score"], r["keys"]) for r in m.score_candidates(p, c).to_dicts()}
+    assert scores[1] == (pytest.approx(1.0), ["ip", "user_agent", "time", "product"])
+    assert scores[2] == (pytest.approx(0.25 + 0.15 + 0.10), ["ip_network", "ua_family", "time"])
+    assert scores[3] == (pytest.approx(0.25), ["ip_network", "time"])
+    assert set(scores) == {1, 2, 3}
+
+
+def test_ipv6_same_64_is_a_network_match():
+    p = purchases({"order_id": "o1", "client_ip": "2001:db8:1:2::10", "user_agent": UA_SAFARI_IOS})
+    c = clicks(
+        {
+            "click_id": 1,
+            "client_ip": "2001:db8:1:2:abcd::1",
+            "user_agent": UA_SAFARI_IOS,
+            "occurred_at": T - timedelta(minutes=1),
+        }
+    )
+    got = best(p, c)["o1"]
+    assert got["stage"] == "probabilistic" and got["matched_keys"] == ["ip_network", "user_agent", "time"]
+    assert got["score"] == pytest.approx(0.25 + 0.25 + 0.2 * (1 - 60 / 86400), abs=1e-4)
+
+
+def test_threshold_is_configurable():
+    p = purchases({"order_id": "o1", "client_ip": "203.0.113.7"})
+    c = clicks({"click_id": 1, "client_ip": "203.0.113.7", "occurred_at": T - timedelta(hours=1)})
+    # exact IP (0.45) + time 1 h before (0.2 * 23/24): 0.6417
+    assert best(p, c)["o1"]["score"] == pytest.approx(0.6417)
+    assert best(p, c, threshold=0.7) == {}
+    assert best(p, c, threshold=0.5)["o1"]["stage"] == "probabilistic"
+
+
+def test_probabilistic_never_overrides_a_stronger_stage():
+    p = purchases({"order_id": "o1", "fbclid": "F", "client_ip": "203.0.113.7", "user_agent": UA_SAFARI_IOS})
+    c = clicks(
+        {"click_id": 1, "fbclid": "F", "occurred_at": T - timedelta(days=3)},
+        {"click_id": 2, "client_ip": "203.0.113.7", "user_agent": UA_SAFARI_IOS, "occurred_at": T},
+    )
+    got = best(p, c)["o1"]
+    assert (got["stage"], got["click_id"]) == ("semi_deterministic", 1)
+
+
+def test_probabilistic_tie_breaks_by_recency_then_click_id():
+    p = purchases({"order_id": "o1", "client_ip": "10.0.0.1", "user_agent": UA_SAFARI_IOS})
+    c = clicks(
+        {
+            "click_id": 8,
+            "client_ip": "10.0.0.1",
+            "user_agent": UA_SAFARI_IOS,
+            "occurred_at": T - timedelta(minutes=5),
+        },
+        {
+            "click_id": 4,
+            "client_ip": "10.0.0.1",
+            "user_agent": UA_SAFARI_IOS,
+            "occurred_at": T - timedelta(minutes=5),
+        },
+    )
+    assert best(p, c)["o1"]["click_id"] == 4
+
+
+def test_at_most_one_match_per_purchase_and_stage_counts():
+    p = purchases({"order_id": "a", "session_keys": ["s"]}, {"order_id": "b"})
+    c = clicks(
+        {"click_id": 1, "session_id": "s", "occurred_at": T - timedelta(hours=1)},
+        {"click_id": 2, "session_id": "s", "occurred_at": T - timedelta(hours=2)},
+    )
+    result = m.match_purchases(p, c, NO_IDS)
+    assert result.height == 1
+    assert m.stage_counts(result, 2) == {
+        "deterministic": 1,
+        "semi_deterministic": 0,
+        "probabilistic": 0,
+        "unmatched": 1,
+    }
+
+
+def test_ip_network_key():
+    assert m.ip_network_key("203.0.113.77") == "203.0.113.0/24"
+    assert m.ip_network_key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
+    assert m.ip_network_key("nonsense") is None
+
+
+# ---------------------------------------------------------------- fold
+
+
+def test_fold_keeps_first_approval_and_latest_status():
+    ts = pl.Datetime("us", "UTC")
+    conv = pl.DataFrame(
+        {
+            "conversion_id": [3, 1, 2, 4],
+            "tenant_id": ["t1"] * 4,
+            "gateway": ["kiwify"] * 4,
+            "order_id": ["o1", "o1", "o1", "o2"],
+            "status": ["refunded", "pending", "approved", "pending"],
+            "event_time": [T + timedelta(days=2), T - timedelta(hours=1), T, T + timedelta(days=1)],
+            "session_id": [None, "sess", None, None],
+            "tracking_keys": [[], ["sess", "utmc"], [], []],
+            "amount": ["97.0", "97.0", None, "10.0"],
+        },
+        schema_overrides={"event_time": ts, "tracking_keys": pl.List(pl.String)},
+    )
+    folded = {r["order_id"]: r for r in fold_conversions(conv).to_dicts()}
+    o1 = folded["o1"]
+    assert o1["status"] == "refunded" and o1["approved_at"] == T
+    assert (
+        o1["partition_date"] == T.date() and o1["first_conversion_id"] == 1 and o1["last_conversion_id"] == 3
+    )
+    assert o1["session_keys"] == ["sess", "utmc"] and o1["amount"] == "97.0"
+    assert o1["event_id"] == event_id("t1", "o1", "Purchase")
+    assert (
+        folded["o2"]["approved_at"] is None
+        and folded["o2"]["partition_date"] == (T + timedelta(days=1)).date()
+    )
+    assert approved(fold_conversions(conv))["order_id"].to_list() == ["o1"]

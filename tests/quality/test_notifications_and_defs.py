@@ -1,0 +1,167 @@
+"""Notification sensor -> local receiver; Definitions load with lineage and checks; checks run in Dagster."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import _analytics_data as data
+import dagster as dg
+import pytest
+
+from dagster_project.defs.quality import build_defs as quality_defs
+from dagster_project.defs.quality.notify import AlertNotifier
+from dagster_project.defs.quality.sensors import alarm_notifier
+from dagster_project.lib.dbt_runner import MANIFEST_PATH
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    bodies: list[dict] = []
+
+    def do_POST(self):
+        raw = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).bodies.append(json.loads(raw))
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    _Receiver.bodies = []
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", _Receiver.bodies
+    server.shutdown()
+
+
+def _failures(instance: dg.DagsterInstance) -> None:
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey(["ops", "dlq"]),
+            check_name="dlq_depth",
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "runbook": dg.MetadataValue.url("https://runbooks.example/dlq.md"),
+                "value": dg.MetadataValue.text("101"),
+                "summary": dg.MetadataValue.text("dlq_depth: 101"),
+            },
+        )
+    )
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(asset_key=dg.AssetKey(["ops", "dlq"]), check_name="dlq_depth", passed=True)
+    )
+
+    @dg.op
+    def explode():
+        raise RuntimeError("boom")
+
+    @dg.job
+    def doomed():
+        explode()
+
+    doomed.execute_in_process(instance=instance, raise_on_error=False)
+
+
+def test_sensor_posts_slack_json_for_failed_check_and_run(receiver):
+    url, bodies = receiver
+    with dg.DagsterInstance.ephemeral() as instance:  # non-run-sharded event log, like Postgres storage
+        _failures(instance)
+        ctx = dg.build_sensor_context(
+            instance=instance, resources={"alert_notifier": AlertNotifier(webhook_url=url)}
+        )
+        alarm_notifier(ctx)
+        assert len(bodies) == 2  # the passing evaluation is not posted
+        check, run = bodies
+        assert check["text"].startswith(":red_circle: [ERROR] dlq_depth failed on ops/dlq")
+        assert "https://runbooks.example/dlq.md" in check["text"]
+        assert check["blocks"][0]["type"] == "section"
+        assert run["trackai"]["kind"] == "run_failure" and "doomed" in run["text"]
+        assert run["trackai"]["runbook"].endswith("failed-runs.md")
+        # cursor: nothing is re-sent on the next tick
+        ctx2 = dg.build_sensor_context(
+            instance=instance, cursor=ctx.cursor, resources={"alert_notifier": AlertNotifier(webhook_url=url)}
+        )
+        alarm_notifier(ctx2)
+        assert len(bodies) == 2
+
+
+def test_sensor_posts_pagerduty_events_v2(receiver):
+    url, bodies = receiver
+    with dg.DagsterInstance.ephemeral() as instance:  # non-run-sharded event log, like Postgres storage
+        _failures(instance)
+        notifier = AlertNotifier(webhook_url=url, format="pagerduty", pagerduty_routing_key="R0UTING")
+        alarm_notifier(dg.build_sensor_context(instance=instance, resources={"alert_notifier": notifier}))
+    check = bodies[0]
+    assert check["routing_key"] == "R0UTING" and check["event_action"] == "trigger"
+    assert check["dedup_key"] == "trackai/ops/dlq/dlq_depth"
+    assert check["payload"]["severity"] == "critical" and check["payload"]["source"]
+    assert check["links"] == [{"href": "https://runbooks.example/dlq.md", "text": "Runbook"}]
+    assert bodies[1]["payload"]["severity"] == "error"
+
+
+def test_alarm_checks_run_as_dagster_asset_checks(pg_url, conn, make_tenant):
+    from dagster_project.lib.resources import PostgresResource
+
+    tid, _ = make_tenant()
+    data.dlq(conn, tid, 7)
+    defs = dg.Definitions.merge(
+        quality_defs(), dg.Definitions(resources={"postgres": PostgresResource(url=pg_url)})
+    )
+    job = defs.resolve_job_def("quality_alarms_job")
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(instance=instance)
+        evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) >= {"dlq_depth", "circuit_breaker_open", "db_connections", "estimated_emq_low"}
+    dlq = evaluations["dlq_depth"]
+    assert not dlq.passed and dlq.severity == dg.AssetCheckSeverity.WARN
+    assert dlq.metadata["runbook"].value.endswith("docs/runbooks/dlq.md")
+    assert evaluations["circuit_breaker_open"].passed
+
+
+def test_full_definitions_load_with_lineage_and_checks():
+    if not MANIFEST_PATH.exists():
+        from dagster_project.lib import dbt_runner
+
+        dbt_runner.prepare()
+    from dagster_project.defs.dbt import AUTOMATION_SENSOR_NAME
+    from dagster_project.defs.dbt import build_defs as dbt_defs
+    from dagster_project.lib.resources import PostgresResource
+
+    defs = dg.Definitions.merge(
+        dbt_defs(), quality_defs(), dg.Definitions(resources={"postgres": PostgresResource()})
+    )
+    graph = defs.resolve_asset_graph()
+    daily = graph.get(dg.AssetKey(["analytics", "analytics_metrics_daily"]))
+    assert daily.partitions_def is not None and daily.automation_condition is not None
+    # one graph: landing/core/ops sources are the parents of the staging models
+    stg = graph.get(dg.AssetKey(["analytics", "stg_ops__dispatch_attempts"]))
+    assert dg.AssetKey(["ops", "dispatch_attempts"]) in stg.parent_keys
+    assert (
+        dg.AssetKey(["core", "matches"])
+        in graph.get(dg.AssetKey(["analytics", "stg_core__matches"])).parent_keys
+    )
+    check_names = {k.name for k in graph.asset_check_keys}
+    assert {"dlq_depth", "meta_token_expiring", "clicks_contract"} <= check_names
+    assert any(n.startswith("not_null") or n.startswith("unique") for n in check_names)  # dbt tests
+    sensors = {s.name for s in defs.get_repository_def().sensor_defs}
+    assert {AUTOMATION_SENSOR_NAME, "alarm_notifier"} <= sensors
+    defs.resolve_all_job_defs()
+
+
+def test_dbt_defs_skip_cleanly_without_manifest(monkeypatch, tmp_path):
+    import dagster_project.defs.dbt as dbt_mod
+
+    monkeypatch.setattr(dbt_mod, "MANIFEST_PATH", tmp_path / "missing.json")
+    monkeypatch.delenv("DAGSTER_IS_DEV_CLI", raising=False)
+
+    class _P:
+        manifest_path = tmp_path / "missing.json"
+
+    monkeypatch.setattr(dbt_mod, "dbt_project", lambda: _P())
+    assert len(list(dbt_mod.build_defs().assets or [])) == 0
