@@ -271,7 +271,9 @@ def run_demo(quick: bool = False) -> int:
     finally:
         if settings.uses_embedded_database and not embedded_was_running:
             embedded_pg.stop(settings.data_dir)
-            print("stopped the embedded Postgres the demo started (data kept in .trackai/pgdata)")
+            print(
+                f"stopped the embedded Postgres the demo started (data kept in {settings.data_dir / 'pgdata'})"
+            )
 
 
 def _run_with_services(url: str, sizes: dict, progress: Progress, ingest_url: str, mock_url: str) -> int:
