@@ -29,7 +29,7 @@ import polars as pl
 import psycopg
 
 from dagster_project.lib import matching
-from dagster_project.lib.purchases import TRACKING_SESSION_KEYS, approved, fold_conversions
+from dagster_project.lib.purchases import ATTRIBUTES, KEY, TRACKING_SESSION_KEYS, approved, fold_conversions
 
 LOCK_KEY = 7_420_100  # pg advisory lock of the micro-batch writer
 WATERMARK_NAME = "conversions"
@@ -71,25 +71,14 @@ CONVERSION_SCHEMA = {
     "email_hash": pl.String,
     "phone_hash": pl.String,
 }
+# core.purchases columns in COPY order: the fold's key and attributes (client_net is only for matching).
 PURCHASE_WRITE_COLUMNS = [
-    "tenant_id",
-    "gateway",
-    "order_id",
+    *KEY,
     "event_id",
     "status",
     "approved_at",
     "partition_date",
-    "amount",
-    "currency",
-    "product_id",
-    "session_id",
-    "fbclid",
-    "fbc",
-    "fbp",
-    "client_ip",
-    "user_agent",
-    "email_hash",
-    "phone_hash",
+    *(c for c in ATTRIBUTES if c != "client_net"),
     "first_conversion_id",
     "last_conversion_id",
 ]
