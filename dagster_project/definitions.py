@@ -16,6 +16,13 @@ DOMAINS = ("pipeline", "dispatch", "dbt", "quality")
 
 def build_all_defs() -> dg.Definitions:
     from dagster_project.lib.resources import PostgresResource
+    from trackai.observability import configure_json_logging, init_sentry
+    from trackai.settings import get_settings
+
+    # Code server and run workers both build the definitions: both log JSON and report to Sentry.
+    configure_json_logging("trackai")
+    settings = get_settings()
+    init_sentry("dagster", dsn=settings.sentry_dsn, environment=settings.env)
 
     parts: list[dg.Definitions] = []
     for domain in DOMAINS:

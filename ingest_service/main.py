@@ -13,12 +13,14 @@ from ingest_service.core.deps import AppState, parse_networks
 from ingest_service.core.metrics import Metrics, MetricsMiddleware
 from ingest_service.core.store import Store
 from trackai import db, migrations
+from trackai.observability import init_sentry
 from trackai.settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
     settings = settings or get_settings()
     ingest_logging.configure(settings.log_level)
+    init_sentry("ingest", dsn=settings.sentry_dsn, environment=settings.env)
     url = database_url or db.ingest_database_url(settings)
     store = Store(url, settings)
     metrics = Metrics()

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from trackai.observability import configure_json_logging
+
+    configure_json_logging("trackai")
     try:
         result = args.handler(args)
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ dedupes on event_id for 48 h). A 'sent' row is never claimed again; only a DLQ r
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -40,6 +41,7 @@ from trackai.dispatch.sender import Sender, SendResult
 from trackai.settings import Settings, get_settings
 
 ADVISORY_LOCK_KEY = 0x7A_C4_D1_5B  # "trackai dispatch"
+log = logging.getLogger("trackai.dispatch")
 
 
 @dataclass
@@ -278,12 +280,43 @@ def _record(
             store.block_tenant(
                 conn, outcome.tenant_id, outcome.stop_error.code, outcome.stop_error.describe(), now
             )
+    _log_outcome(outcome)
     summary["sent"] += len(outcome.sent)
     summary["rejected"] += len(outcome.rejected)
     summary["retry_later"] += len(outcome.retry)
     summary["blocked"] += len(outcome.blocked)
     summary["not_attempted"] += len(outcome.skipped)
     summary["requests"] += len(outcome.attempts)
+
+
+def _log_outcome(outcome: BatchOutcome) -> None:
+    """One JSON line per recorded batch; one per event that needs a human (DLQ, retry, blocked)."""
+    context = {"tenant_id": outcome.tenant_id, "pixel_id": outcome.pixel_id, "batch_id": outcome.batch_id}
+    last = outcome.attempts[-1].result.error if outcome.attempts else None
+    log.info(
+        "capi batch recorded",
+        extra={
+            **context,
+            "events": len(outcome.events),
+            "outcome": f"sent={len(outcome.sent)} rejected={len(outcome.rejected)} "
+            f"retry={len(outcome.retry)} blocked={len(outcome.blocked)} skipped={len(outcome.skipped)}",
+            "status": last.http_status if last else None,
+            "code": last.code if last else None,
+        },
+    )
+    if log.isEnabledFor(logging.DEBUG):
+        for event_id in outcome.sent:
+            log.debug("event sent", extra={**context, "event_id": event_id, "outcome": "sent"})
+    for kind, errors in (
+        ("rejected", outcome.rejected),
+        ("retry", outcome.retry),
+        ("blocked", outcome.blocked),
+    ):
+        for event_id, error in errors.items():
+            log.warning(
+                f"event {kind}: {error.describe()}",
+                extra={**context, "event_id": event_id, "outcome": kind, "code": error.code},
+            )
 
 
 def _dlq_invalid(
@@ -328,6 +361,11 @@ def _dlq_invalid(
         )
         for e, issues in invalid:
             store.mark_dlq(conn, {e.event_id: 1}, "invalid: " + "; ".join(str(i) for i in issues), now)
+    for e, issues in invalid:
+        log.warning(
+            "event invalid, moved to the DLQ: " + "; ".join(str(i) for i in issues),
+            extra={"tenant_id": e.tenant_id, "event_id": e.event_id, "outcome": "invalid"},
+        )
 
 
 def _as_epoch(now: datetime | float | None) -> float | None:
