@@ -221,8 +221,22 @@ def send_traffic(base_url: str, spec: dict, plan: TrafficPlan, progress: Progres
     return stats
 
 
-def run_demo(quick: bool = False) -> int:
+FIRST_SEED = 7
+
+
+def next_demo_seed(data_dir: Path) -> int:
+    """A new traffic seed per run (7, 8, 9, ... per data folder): a rerun sends new orders and sessions
+    instead of replaying the last run's, which would all come back as duplicates."""
+    counter = Path(data_dir) / "demo-seed"
+    seed = int(counter.read_text()) + 1 if counter.exists() else FIRST_SEED
+    counter.parent.mkdir(parents=True, exist_ok=True)
+    counter.write_text(str(seed))
+    return seed
+
+
+def run_demo(quick: bool = False, seed: int | None = None) -> int:
     settings = get_settings()
+    seed = next_demo_seed(settings.data_dir) if seed is None else seed
     sizes = QUICK if quick else FULL
     progress = Progress(total_steps=7)
     embedded_was_running = settings.uses_embedded_database and embedded_pg.is_running(settings.data_dir)
@@ -266,7 +280,12 @@ def run_demo(quick: bool = False) -> int:
         ):
             progress.done(f"logs in {logs}")
             return _run_with_services(
-                url, sizes, progress, f"http://127.0.0.1:{ingest_port}", f"http://127.0.0.1:{mock_port}"
+                url,
+                sizes,
+                seed,
+                progress,
+                f"http://127.0.0.1:{ingest_port}",
+                f"http://127.0.0.1:{mock_port}",
             )
     finally:
         if settings.uses_embedded_database and not embedded_was_running:
@@ -276,18 +295,21 @@ def run_demo(quick: bool = False) -> int:
             )
 
 
-def _run_with_services(url: str, sizes: dict, progress: Progress, ingest_url: str, mock_url: str) -> int:
+def _run_with_services(
+    url: str, sizes: dict, seed: int, progress: Progress, ingest_url: str, mock_url: str
+) -> int:
     from dagster_project.defs.quality import evaluate_all
     from dagster_project.lib import dbt_runner
     from dagster_project.lib.runner import run_micro_batch
 
     progress.begin(
-        f"sending traffic over HTTP ({sizes['visitors']} visitors, {sizes['purchases']} buyers per tenant)"
+        f"sending traffic over HTTP ({sizes['visitors']} visitors, {sizes['purchases']} buyers per tenant, "
+        f"seed {seed})"
     )
     sent: dict[str, SendStats] = {}
     plans: dict[str, TrafficPlan] = {}
     for spec in DEMO_TENANTS:
-        plans[spec["tenant_id"]] = plan = plan_traffic(spec["tenant_id"], **sizes)
+        plans[spec["tenant_id"]] = plan = plan_traffic(spec["tenant_id"], seed=seed, **sizes)
         sent[spec["tenant_id"]] = send_traffic(ingest_url, spec, plan, progress)
     codes = sum((s.webhooks for s in sent.values()), Counter())
     progress.done(
@@ -352,6 +374,7 @@ def print_summary(url: str, alarms: list, accepted: dict) -> None:
         ).fetchall():
             emq.setdefault(tenant_id, []).append(estimated_emq(payload.get("user_data")))
     header = f"{'tenant':22} {'purchases':>9} {'determ.':>13} {'fbclid':>6} {'prob.':>5} {'rate':>6} {'sent':>5} {'DLQ':>4} {'EMQ*':>5}"
+    print("Totals in this database (every demo run so far):")
     print(header)
     print("-" * len(header))
     for name, tenant_id, purchases, det, semi, prob, dispatched, dlq, _refunded in rows:

@@ -106,11 +106,13 @@ def plan_traffic(
         expected = rng.choices(list(weights), weights=list(weights.values()))[0]
         gateway = GATEWAYS_FOR[expected][j % len(GATEWAYS_FOR[expected])]
         pool = fbclid_visitors if expected == "fbclid" and fbclid_visitors else plan.visitors
+        if expected == "email":  # one lead per visitor: a second lead form would overwrite the first
+            pool = [v for v in plan.visitors if v.lead_email is None] or plan.visitors
         visitor = pool[rng.randrange(len(pool))]
-        email = f"buyer{j}.{tenant_key[:6]}@example.com"
+        email = f"buyer{j}.s{seed}.{tenant_key[:6]}@example.com"
         purchase = PlannedPurchase(
             gateway=gateway,
-            order_id=f"{gateway[:2].upper()}-{tenant_key[:6]}-{j:05d}",
+            order_id=f"{gateway[:2].upper()}-{tenant_key[:6]}-{seed}-{j:05d}",
             expected=expected,
             email=email,
             phone=f"+55 (11) 9{rng.randrange(10**7, 10**8)}" if rng.random() < 0.6 else None,
