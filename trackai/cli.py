@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("TRACKAI_DEBUG"):
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if type(exc).__name__ in ("UndefinedTable", "InvalidSchemaName"):  # psycopg.errors, not imported here
+            message += " (is the database migrated? run `trackai db upgrade`)"
         print(f"trackai: error: {message}", file=sys.stderr)
         return 1
     return int(result or 0)

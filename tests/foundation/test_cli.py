@@ -107,3 +107,18 @@ def test_db_upgrade_twice_is_a_noop_via_cli(pg_url: str) -> None:
     assert "nothing to apply" in out.stdout
     status = run_cli("db", "status", env_url=pg_url)
     assert "0 pending" in status.stdout
+
+
+def test_unmigrated_database_says_to_run_db_upgrade(pg_server_url: str) -> None:
+    from trackai import db
+
+    name = f"trackai_test_cli_empty_{os.getpid()}"
+    db.ensure_database(pg_server_url, name)
+    try:
+        out = run_cli("tenant", "list", env_url=db.with_database(pg_server_url, name))
+    finally:
+        db.drop_database(pg_server_url, name)
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("trackai: error:") and "run `trackai db upgrade`" in last
+    assert "Traceback" not in out.stderr
