@@ -43,15 +43,25 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from trackai.observability import configure_json_logging
+    from trackai.observability import configure_json_logging, init_sentry
 
     configure_json_logging("trackai")
+    sentry_on = init_sentry(
+        f"cli:{args.command}",
+        dsn=os.environ.get("TRACKAI_SENTRY_DSN"),
+        environment=os.environ.get("TRACKAI_ENV", "development"),
+    )
     try:
         result = args.handler(args)
     except KeyboardInterrupt:
         print("trackai: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
+        if sentry_on:
+            import sentry_sdk
+
+            sentry_sdk.capture_exception(exc)
+            sentry_sdk.flush(2)
         if os.environ.get("TRACKAI_DEBUG"):
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
