@@ -79,13 +79,14 @@ def plan_traffic(
     bad_signatures: int = 3,
 ) -> TrafficPlan:
     rng = random.Random(f"{seed}:{tenant_key}")
+    short = tenant_key.replace("-", "")[-6:]  # the tail: demo tenant ids share their first characters
     now = now or datetime.now(UTC)
     plan = TrafficPlan(bad_signatures=bad_signatures)
     for i in range(visitors):
         has_fbclid = rng.random() < 0.7
-        fbclid = f"IwAR{tenant_key[:4]}{i:05d}{rng.getrandbits(40):x}" if has_fbclid else None
-        session = f"tai_{tenant_key[:6]}{i:05d}{rng.getrandbits(32):08x}"  # the snippet's shape
-        landing = f"https://{tenant_key[:6]}.example.com/oferta?utm_source=facebook&utm_campaign=bf"
+        fbclid = f"IwAR{short[-4:]}{i:05d}{rng.getrandbits(40):x}" if has_fbclid else None
+        session = f"tai_{short}{i:05d}{rng.getrandbits(32):08x}"  # the snippet's shape
+        landing = f"https://{short}.example.com/oferta?utm_source=facebook&utm_campaign=bf"
         if fbclid:
             landing += f"&fbclid={fbclid}"
         plan.visitors.append(
@@ -109,10 +110,10 @@ def plan_traffic(
         if expected == "email":  # one lead per visitor: a second lead form would overwrite the first
             pool = [v for v in plan.visitors if v.lead_email is None] or plan.visitors
         visitor = pool[rng.randrange(len(pool))]
-        email = f"buyer{j}.s{seed}.{tenant_key[:6]}@example.com"
+        email = f"buyer{j}.s{seed}.{short}@example.com"
         purchase = PlannedPurchase(
             gateway=gateway,
-            order_id=f"{gateway[:2].upper()}-{tenant_key[:6]}-{seed}-{j:05d}",
+            order_id=f"{gateway[:2].upper()}-{short}-{seed}-{j:05d}",
             expected=expected,
             email=email,
             phone=f"+55 (11) 9{rng.randrange(10**7, 10**8)}" if rng.random() < 0.6 else None,
