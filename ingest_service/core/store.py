@@ -137,7 +137,9 @@ class Store:
             open=False,
             timeout=3.0,
             kwargs={"autocommit": True},
-            reconnect_timeout=0,  # keep trying forever: the pool heals when the database returns
+            # 0: no background reconnect loop while the database is down (psycopg_pool gives up after the
+            # second try); connections are reopened on demand by the next requests. tests/reliability R6.
+            reconnect_timeout=0,
             name="trackai-ingest",
         )
         self._tenants: dict[str, tuple[float, TenantInfo | None]] = {}
@@ -204,7 +206,8 @@ class Store:
             params.update(_conversion_params(conversion))
         try:
             row = await self._execute(WEBHOOK_WITH_CONVERSION if conversion else WEBHOOK_ONLY, params)
-        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+        except (psycopg.DataError, psycopg.IntegrityError, UnicodeEncodeError) as exc:
+            # UnicodeEncodeError: a lone surrogate (JSON "\ud800") bound to a text column.
             raise RowRefused(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
         hits, event_id = row if row else (0, None)
         rate_limited = hits > limit
@@ -224,11 +227,11 @@ class Store:
             QUARANTINE_SQL,
             {
                 "tenant": tenant_id,
-                "tenant_ref": tenant_ref[:200],
+                "tenant_ref": pg_text(tenant_ref, 200),
                 "gateway": gateway,
-                "delivery_key": delivery_key,
+                "delivery_key": pg_text(delivery_key, 400),
                 "ciphertext": secrets.encrypt(raw_body, self.settings),
-                "error": error[:1000],
+                "error": pg_text(error, 1000),
                 "limit": limit,
             },
         )
@@ -245,13 +248,22 @@ class Store:
                 INSERT INTO landing.webhook_rejections (tenant_ref, tenant_id, gateway, reason, http_status)
                 VALUES (%s, %s, %s, %s, %s) RETURNING rejection_id
                 """,
-                (tenant_ref[:200], tenant_id, gateway[:40], reason[:100], http_status),
+                (
+                    pg_text(tenant_ref, 200),
+                    tenant_id,
+                    pg_text(gateway, 40),
+                    pg_text(reason, 100),
+                    http_status,
+                ),
             )
 
     async def land_click(self, params: dict, limit: int) -> tuple[bool, int | None, int]:
-        row = await self._execute(
-            CLICK_SQL, {**params, "limit": limit, "utm": Jsonb(params.get("utm") or {})}
-        )
+        try:
+            row = await self._execute(
+                CLICK_SQL, {**params, "limit": limit, "utm": Jsonb(params.get("utm") or {})}
+            )
+        except (psycopg.DataError, psycopg.IntegrityError, UnicodeEncodeError) as exc:  # e.g. a NUL byte
+            raise RowRefused(f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
         hits, click_id = row if row else (0, None)
         return hits > limit, click_id, hits
 
@@ -283,6 +295,14 @@ def _conversion_params(conversion: Conversion) -> dict:
         "email_hash": conversion.email_hash,
         "phone_hash": conversion.phone_hash,
     }
+
+
+def pg_text(value: str | None, limit: int) -> str | None:
+    """Text Postgres can store: no NUL, no lone surrogate. Paths and bodies are attacker-controlled, and a
+    refusal or a quarantine must not turn into a 500 because of one byte."""
+    if value is None:
+        return None
+    return value[:limit].replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
 def valid_ip(value: str | None) -> str | None:

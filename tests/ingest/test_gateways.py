@@ -387,3 +387,11 @@ def test_redaction_never_keeps_an_email_address(tree) -> None:
     }
     dumped = json.dumps(redact(tree))
     assert EMAIL not in dumped and "987654321" not in dumped
+
+
+def test_constant_time_equal_refuses_a_lone_surrogate_token_without_raising():
+    from trackai.core.gateways.base import constant_time_equal
+
+    assert constant_time_equal("\ud800", "hottok-abc") is False
+    assert constant_time_equal("\ud800", "\ud800") is True
+    assert constant_time_equal(None, "x") is False

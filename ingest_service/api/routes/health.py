@@ -17,7 +17,11 @@ async def health() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="Readiness: database reachable and every shipped migration applied")
+@router.get(
+    "/ready",
+    summary="Readiness: database reachable and every shipped migration applied",
+    responses={503: {"description": "database unreachable or migrations missing (the detail says which)"}},
+)
 async def ready(request: Request) -> JSONResponse:
     app = state(request)
     try:

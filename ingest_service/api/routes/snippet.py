@@ -13,7 +13,15 @@ from ingest_service.snippet import PLATFORM_HOSTS, render_snippet
 router = APIRouter(tags=["tracking"])
 
 
-@router.get("/api/v1/snippet/{tenant_id}.js", summary="JavaScript tracking snippet for a tenant")
+@router.get(
+    "/api/v1/snippet/{tenant_id}.js",
+    summary="JavaScript tracking snippet for a tenant",
+    responses={
+        200: {"description": "the snippet", "content": {"application/javascript": {}}},
+        400: {"description": "unknown platform (the detail lists the known ones)"},
+        404: {"description": "tenant id is not a UUID"},
+    },
+)
 async def snippet(tenant_id: str, request: Request, platform: str | None = None) -> Response:
     try:
         tenant = uuid.UUID(tenant_id)

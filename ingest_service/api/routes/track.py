@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ingest_service.core.deps import BodyTooLarge, client_ip, read_body, state, too_many, unavailable
 from ingest_service.core.logging import log
-from ingest_service.core.store import DatabaseUnavailable
+from ingest_service.core.store import DatabaseUnavailable, RowRefused
 from trackai.core.gateways.base import fbclid_from_fbc
 from trackai.core.pii import hash_email, hash_phone
 
@@ -75,6 +75,14 @@ def utm_from_url(url: str | None) -> dict[str, str]:
     "/api/v1/track/click",
     status_code=202,
     summary="Record a landing click, pageview or lead",
+    responses={
+        202: {"description": '{"status": "accepted", "click_id": ..., "fbc": ...}'},
+        404: {"description": "unknown tenant"},
+        413: {"description": "body too large"},
+        422: {"description": "invalid click (the detail lists each field and what is wrong)"},
+        429: {"description": "tenant rate limit exceeded (Retry-After)"},
+        503: {"description": "database unavailable (Retry-After)"},
+    },
     openapi_extra={
         "requestBody": {
             "content": {"application/json": {"schema": ClickIn.model_json_schema()}},
@@ -125,6 +133,8 @@ async def track_click(request: Request) -> JSONResponse:
         limited, click_id, _ = await app.store.land_click(params, limit)
     except DatabaseUnavailable:
         return unavailable()
+    except RowRefused as exc:
+        return JSONResponse({"detail": f"click has a value that cannot be stored: {exc}"}, status_code=422)
     if limited:
         log.warning("click rate limited", extra={"tenant_id": str(click.tenant_id), "status": 429})
         return too_many(limit)

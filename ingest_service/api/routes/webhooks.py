@@ -89,6 +89,11 @@ async def receive_webhook(gateway: str, tenant_id: str, request: Request) -> JSO
         reason = exc.reason if known else "unknown_tenant"
         detail = exc.public if known else UNAUTHORIZED
         return await refuse(reason, 401, detail, tenant_uuid if known else None)
+    except (UnicodeError, ValueError, TypeError):
+        # Credentials the adapter cannot even compare (e.g. a token that is a lone surrogate "\ud800"):
+        # a failed verification like any other, never a 500.
+        reason = "malformed_credentials" if known else "unknown_tenant"
+        return await refuse(reason, 401, UNAUTHORIZED, tenant_uuid if known else None)
 
     limit = settings.webhook_rate_limit_per_min
     try:

@@ -152,8 +152,10 @@ class Gateway:
 def constant_time_equal(a: str | bytes | None, b: str | bytes | None) -> bool:
     if a is None or b is None:
         return False
-    a_bytes = a.encode("utf-8") if isinstance(a, str) else a
-    b_bytes = b.encode("utf-8") if isinstance(b, str) else b
+    # surrogatepass: a header or JSON token may decode to a lone surrogate ("\ud800"); it must compare
+    # unequal, not raise.
+    a_bytes = a.encode("utf-8", "surrogatepass") if isinstance(a, str) else a
+    b_bytes = b.encode("utf-8", "surrogatepass") if isinstance(b, str) else b
     return hmac.compare_digest(a_bytes, b_bytes)
 
 
