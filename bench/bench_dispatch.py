@@ -5,19 +5,28 @@ the same fake (a separate ``trackai capi-mock`` process on 127.0.0.1) and the ra
 
     .venv/bin/python bench/bench_dispatch.py            # full: 100 ms latency, 200k vs 400 events
     .venv/bin/python bench/bench_dispatch.py --smoke    # CI: a few seconds
+
+Output (bench/_report.py, name ``p3_dispatch``): a table of both modes, the targets (>= 20,000 events/s
+batched; batched / one-per-request >= 200x), docs/benchmarks/p3_dispatch.json and .png (smoke runs write
+under .trackai/bench-smoke/). Timings are reported, never asserted; the exit status is non-zero only when
+an event failed or the fake saw a duplicate event_id.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import Target, publish
 
 from trackai.capi_mock.server import free_port
 from trackai.core import pii
@@ -132,17 +141,54 @@ def main(argv: list[str] | None = None) -> int:
         mock.terminate()
         mock.wait(timeout=10)
     ratio = batched["events_per_s"] / single["events_per_s"] if single["events_per_s"] else float("inf")
-    report = {
-        "latency_ms": args.latency_ms,
-        "batched": batched,
-        "one_per_request": single,
-        "ratio": round(ratio, 1),
-        "fake_stats": stats,
-        "targets": {"events_per_s": 20_000, "ratio": 200},
-        "meets_targets": batched["events_per_s"] >= 20_000 and ratio >= 200,
-    }
-    print(json.dumps(report, indent=2))
+    rows = [
+        [
+            label,
+            m["batch_size"],
+            m["concurrency"],
+            m["events"],
+            m["requests"],
+            m["failed"],
+            m["seconds"],
+            m["events_per_s"],
+        ]
+        for label, m in (("batched", batched), ("one per request (baseline)", single))
+    ]
+    rows.append(["ratio batched / baseline", "", "", "", "", "", "", round(ratio, 1)])
+
+    def plot(ax) -> None:
+        labels = ["batched (1000/request)", "one per request"]
+        values = [batched["events_per_s"], single["events_per_s"]]
+        bars = ax.bar(labels, values, color=["#3b7dd8", "#999999"])
+        ax.set_yscale("log")
+        ax.set_ylabel("events/s (log scale)")
+        ax.axhline(20_000, color="#d62728", linestyle="--", linewidth=1, label="target 20,000 events/s")
+        for bar, value in zip(bars, values, strict=True):
+            ax.annotate(f"{value:,.0f}", (bar.get_x() + bar.get_width() / 2, value), ha="center", va="bottom")
+        ax.legend(loc="upper right", fontsize=8)
+
+    publish(
+        "p3_dispatch",
+        title=f"P3 dispatch: events/s into the Graph API fake, {args.latency_ms:g} ms added latency",
+        columns=["mode", "batch", "concurrency", "events", "requests", "failed", "seconds", "events/s"],
+        rows=rows,
+        targets=[
+            Target("batched throughput", batched["events_per_s"], 20_000, "events/s", higher_is_better=True),
+            Target("batched / one-per-request", ratio, 200, "x", higher_is_better=True),
+        ],
+        smoke=args.smoke,
+        plot=plot,
+        details={
+            "latency_ms": args.latency_ms,
+            "batched": batched,
+            "one_per_request": single,
+            "ratio": round(ratio, 1),
+            "fake_stats": stats,
+        },
+    )
     ok = batched["failed"] == 0 and single["failed"] == 0 and stats["duplicate_event_ids"] == 0
+    if not ok:
+        print(f"functional failure: failed events or duplicates in the fake: {stats}", file=sys.stderr)
     return 0 if ok else 1
 
 
