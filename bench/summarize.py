@@ -62,9 +62,7 @@ def main() -> int:
         f"{reports[n]['title']}: {t['label']}" for n in names for t in reports[n]["targets"] if not t["met"]
     ]
     body = ["## Latest results", ""]
-    body.append(
-        "Targets missed in these runs: " + ("; ".join(missed) if missed else "none") + ".\n"
-    )
+    body.append("Targets missed in these runs: " + ("; ".join(missed) if missed else "none") + ".\n")
     body += [section(reports[n]) for n in names]
     generated = f"{START}\n" + "\n".join(body) + f"{END}\n"
     text = PAGE.read_text() if PAGE.exists() else f"# Benchmarks\n\n{START}\n{END}\n"

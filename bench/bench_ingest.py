@@ -1,0 +1,619 @@
+"""P1 ingest: verified-webhook requests/s and latency vs a bare FastAPI echo endpoint, 1 and 2 workers.
+
+    .venv/bin/python bench/bench_ingest.py            # full: 1 and 2 workers, ~4 minutes
+    .venv/bin/python bench/bench_ingest.py --smoke    # CI: a few seconds, no timed assertion
+
+Both servers run under uvicorn with the same settings (``trackai serve``: uvloop + httptools, no access
+log) and the same worker count: the real ingest service against a throwaway migrated database with
+``--tenants`` tenants (default 50, requests round-robin over them, as production traffic spreads over
+sellers; rate limit raised to 10^9/min, still executed on every request), and ``bench/_echo_app.py``
+(POST answers the body length, nothing else). The load generator is a separate process (raw asyncio
+streams on uvloop, keep-alive HTTP/1.1, requests pre-built): every ingest request is a distinct,
+freshly signed Stripe ``checkout.session.completed`` (distinct order ids and phones, so every one lands
+two rows; a duplicate would be a different code path). The servers' CPU per request served (psutil,
+workers included) is reported too: it does not depend on how much of the shared cores a server got.
+Phases per worker count, echo and ingest alternating:
+
+1. peak: closed loop, ``--concurrency`` connections, ``--rounds`` rounds of ``--seconds`` each (after a
+   warm-up), best round kept -> req/s; ratio ingest/echo (target >= 0.6).
+2. half peak: open loop at half of the ingest peak (requests scheduled on a fixed clock, latency taken
+   from the scheduled time so a stall is not hidden), same rate against echo -> p50/p99 (target <= 25 ms).
+
+Errors = anything but 200 (and, for ingest, a body other than ``accepted``) or a broken connection;
+any error makes the script exit 1, smoke included. Timings are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import secrets as pysecrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from decimal import Decimal
+from multiprocessing import get_context
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from _report import Target, publish  # noqa: E402
+
+from trackai import db, migrations  # noqa: E402
+from trackai.capi_mock.server import free_port  # noqa: E402
+
+GATEWAY = "stripe"
+RATE_LIMIT = 1_000_000_000
+
+
+# --------------------------------------------------------------------------------------------------
+# load generator (runs in its own process: it must not share a CPU budget with the parent's bookkeeping)
+
+
+def build_requests(spec: dict) -> list[bytes]:
+    """``count`` pre-built HTTP/1.1 requests, each a distinct signed webhook (order ``prefix-i``)."""
+    from trackai.core.gateways.samples import build_payload
+    from trackai.core.gateways.signing import sign_request
+
+    gateway, tenants = spec["gateway"], spec["tenants"]
+    out = []
+    for i in range(spec["count"]):
+        tenant, secret = tenants[i % len(tenants)]
+        path = spec["path"].format(tenant=tenant)
+        payload = build_payload(
+            gateway,
+            order_id=f"{spec['prefix']}-{i}",
+            email=f"buyer{i}@example.com",
+            phone=f"119{i % 10**8:08d}",
+            session_id=f"tai_{spec['prefix']}_{i:08d}",
+            amount=Decimal("97.00"),
+        )
+        raw = json.dumps(payload, separators=(",", ":")).encode()
+        headers, query, body = sign_request(gateway, secret, raw)
+        target = path + ("?" + urlencode(query) if query else "")
+        head = f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        out.append(head.encode() + b"\r\n" + body)
+    return out
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    lower = head.lower()
+    at = lower.find(b"content-length:")
+    length = int(lower[at + 15 : lower.index(b"\r\n", at)]) if at >= 0 else 0
+    body = await reader.readexactly(length) if length else b""
+    return status, body
+
+
+def _ok(status: int, body: bytes, expect: bytes | None) -> bool:
+    return status == 200 and (expect is None or expect in body)
+
+
+def _quantiles(latencies: list[float]) -> dict:
+    if not latencies:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None}
+    latencies.sort()
+
+    def q(p: float) -> float:
+        return round(latencies[min(len(latencies) - 1, math.ceil(p * len(latencies)) - 1)] * 1000, 2)
+
+    return {"p50_ms": q(0.50), "p99_ms": q(0.99), "max_ms": round(latencies[-1] * 1000, 2)}
+
+
+async def _closed_loop(spec: dict, requests: list[bytes]) -> dict:
+    """``concurrency`` connections, each sending its next request as soon as the previous answered."""
+    port, expect = spec["port"], spec["expect"]
+    start = time.perf_counter() + 0.05
+    measure_from = start + spec["warmup"]
+    end = measure_from + spec["seconds"]
+    state = {"next": 0, "exhausted_at": None, "served": 0}
+    latencies: list[float] = []
+    errors = {"count": 0, "sample": None}
+    completed = 0
+
+    async def connection() -> None:
+        nonlocal completed
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while True:
+                t0 = time.perf_counter()
+                if t0 >= end:
+                    return
+                i = state["next"]
+                if i >= len(requests):
+                    if spec["wrap"]:
+                        i = state["next"] = 0
+                    else:
+                        state["exhausted_at"] = state["exhausted_at"] or t0
+                        return
+                state["next"] = i + 1
+                writer.write(requests[i])
+                status, body = await _read_response(reader)
+                t1 = time.perf_counter()
+                state["served"] += 1
+                if t0 >= measure_from:
+                    completed += 1
+                    latencies.append(t1 - t0)
+                    if not _ok(status, body, expect):
+                        errors["count"] += 1
+                        errors["sample"] = errors["sample"] or f"{status} {body[:200]!r}"
+        finally:
+            writer.close()
+
+    await asyncio.sleep(max(0.0, start - time.perf_counter()))
+    cpu0 = time.process_time()
+    results = await asyncio.gather(
+        *(connection() for _ in range(spec["concurrency"])), return_exceptions=True
+    )
+    window_end = min(end, state["exhausted_at"] or end)
+    cpu = time.process_time() - cpu0
+    broken = [r for r in results if isinstance(r, BaseException)]
+    window = max(1e-9, window_end - measure_from)
+    return {
+        "mode": "closed",
+        "requests": completed,
+        "seconds": round(window, 3),
+        "req_per_s": round(completed / window, 1),
+        "errors": errors["count"] + len(broken),
+        "error_sample": errors["sample"] or (repr(broken[0]) if broken else None),
+        "exhausted": state["exhausted_at"] is not None,
+        "served": state["served"],
+        "generator_cpu": round(cpu / (time.perf_counter() - start), 2),
+        **_quantiles(latencies),
+    }
+
+
+async def _open_loop(spec: dict, requests: list[bytes]) -> dict:
+    """Request i is due at start + i/rate on connection i % connections; latency counts from the due time."""
+    port, expect, rate = spec["port"], spec["expect"], spec["rate"]
+    n = min(len(requests), int(rate * (spec["warmup"] + spec["seconds"])))
+    skip = int(rate * spec["warmup"])
+    conns = spec["concurrency"]
+    start = time.perf_counter() + 0.2
+    latencies: list[float] = []
+    errors = {"count": 0, "sample": None}
+    late = {"max_s": 0.0}
+
+    async def connection(k: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for i in range(k, n, conns):
+                due = start + i / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                else:
+                    late["max_s"] = max(late["max_s"], -delay)
+                writer.write(requests[i])
+                status, body = await _read_response(reader)
+                if i >= skip:
+                    latencies.append(time.perf_counter() - due)
+                    if not _ok(status, body, expect):
+                        errors["count"] += 1
+                        errors["sample"] = errors["sample"] or f"{status} {body[:200]!r}"
+        finally:
+            writer.close()
+
+    cpu0 = time.process_time()
+    results = await asyncio.gather(*(connection(k) for k in range(conns)), return_exceptions=True)
+    elapsed = time.perf_counter() - start
+    broken = [r for r in results if isinstance(r, BaseException)]
+    measured = len(latencies)
+    return {
+        "mode": "open",
+        "rate": rate,
+        "requests": measured,
+        "seconds": round(elapsed, 3),
+        "req_per_s": round(n / elapsed, 1),
+        "errors": errors["count"] + len(broken),
+        "error_sample": errors["sample"] or (repr(broken[0]) if broken else None),
+        "max_send_lag_ms": round(late["max_s"] * 1000, 2),
+        "served": n,
+        "generator_cpu": round((time.process_time() - cpu0) / elapsed, 2),
+        **_quantiles(latencies),
+    }
+
+
+def run_phase(spec: dict) -> dict:
+    """Entry point in the generator process: build the requests (untimed), then run one phase."""
+    import uvloop
+
+    requests = build_requests(spec)
+    runner = _closed_loop if spec["mode"] == "closed" else _open_loop
+    return uvloop.run(runner(spec, requests))
+
+
+# --------------------------------------------------------------------------------------------------
+# servers
+
+
+class Server:
+    def __init__(self, kind: str, workers: int, env: dict, log_dir: Path) -> None:
+        self.kind, self.workers = kind, workers
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        if kind == "ingest":
+            command = [sys.executable, "-m", "trackai.cli", "serve", "--port", str(self.port)]
+            command += ["--workers", str(workers)]
+        else:  # the same uvicorn settings as trackai serve (uvicorn.run: loop/http auto, no access log)
+            command = [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "_echo_app:app"]
+            command += ["--port", str(self.port), "--workers", str(workers), "--log-level", "warning"]
+            command += ["--no-access-log", "--no-proxy-headers"]
+        self.log_path = log_dir / f"{kind}-{workers}w.log"
+        self.log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited: {self.log_path.read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.base + "/ready", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.kind} not ready after {timeout}s: {self.log_path.read_text()[-2000:]}")
+
+    def worker_pids(self) -> list[int]:
+        import psutil
+
+        children = psutil.Process(self.proc.pid).children(recursive=True)
+        return [c.pid for c in children if "python" in (c.name() or "")] or [self.proc.pid]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server process and its workers so far."""
+        import psutil
+
+        total = 0.0
+        root = psutil.Process(self.proc.pid)
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        self.log.close()
+
+
+def create_tenant(url: str) -> tuple[str, dict[str, str]]:
+    import psycopg
+
+    from trackai import tenants
+
+    suffix = pysecrets.token_hex(4)
+    gateway_secrets = {
+        "perfectpay": pysecrets.token_hex(16),
+        "hotmart": f"hottok-{suffix}",
+        "kiwify": f"kiwify-{suffix}",
+        "stripe": f"whsec_{suffix}",
+    }
+    with psycopg.connect(url, autocommit=True) as conn:
+        tenant_id = tenants.create_tenant(
+            conn,
+            name=f"bench ingest {suffix}",
+            pixel_id="1234567890",
+            meta_token=f"bench-token-{suffix}",
+            gateway_secrets=gateway_secrets,
+        )
+    return tenant_id, gateway_secrets
+
+
+# --------------------------------------------------------------------------------------------------
+# driver
+
+
+def progress(message: str) -> None:
+    print(f"[bench_ingest {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run_workers(args, pool: ProcessPoolExecutor, env: dict, tenants: list, workers: int, log_dir):
+    echo = Server("echo", workers, env, log_dir)
+    ingest = Server("ingest", workers, env, log_dir)
+    servers = {"echo": echo, "ingest": ingest}
+    try:
+        echo.wait_ready()
+        ingest.wait_ready()
+        paths = {"echo": f"/echo/{GATEWAY}/{{tenant}}", "ingest": f"/api/v1/webhooks/{GATEWAY}/{{tenant}}"}
+        expect = {"echo": None, "ingest": b'"accepted"'}
+        capacity = args.max_rate * (args.warmup + args.seconds)
+
+        def spec(kind: str, mode: str, tag: str, **extra) -> dict:
+            return {
+                "mode": mode,
+                "port": servers[kind].port,
+                "path": paths[kind],
+                "expect": expect[kind],
+                "gateway": GATEWAY,
+                "tenants": tenants,
+                "prefix": f"w{workers}-{tag}-{pysecrets.token_hex(3)}",
+                "concurrency": args.concurrency,
+                "warmup": args.warmup,
+                "seconds": args.seconds,
+                **extra,
+            }
+
+        peak: dict[str, list[dict]] = {"echo": [], "ingest": []}
+        for r in range(args.rounds):
+            for kind in ("echo", "ingest"):
+                # echo may reuse its requests (wrap); ingest needs a distinct order per request
+                count = 4000 if kind == "echo" else int(capacity)
+                s = spec(kind, "closed", f"peak{r}", count=count, wrap=kind == "echo")
+                result = timed_phase(pool, servers[kind], s)
+                peak[kind].append(result)
+                progress(
+                    f"{workers}w {kind} peak round {r + 1}: {result['req_per_s']:,.0f} req/s, "
+                    f"p99 {result['p99_ms']} ms, errors {result['errors']}, server cpu "
+                    f"{result['server_cpu_ms_per_request']} ms/req, gen cpu {result['generator_cpu']}"
+                )
+        best = {k: max(v, key=lambda x: x["req_per_s"]) for k, v in peak.items()}
+        if args.profile:
+            profile_ingest(args, pool, ingest, spec, best["ingest"]["req_per_s"], workers, log_dir)
+        rate = max(1.0, round(best["ingest"]["req_per_s"] / 2, 1))
+        half: dict[str, dict] = {}
+        for kind in ("ingest", "echo"):
+            count = int(rate * (args.warmup + args.seconds)) + 1
+            s = spec(kind, "open", "half", count=count, rate=rate)
+            half[kind] = timed_phase(pool, servers[kind], s)
+            progress(
+                f"{workers}w {kind} open loop at {rate:,.0f} req/s: p50 {half[kind]['p50_ms']} ms, "
+                f"p99 {half[kind]['p99_ms']} ms, errors {half[kind]['errors']}"
+            )
+        return {"workers": workers, "peak_rounds": peak, "peak": best, "half_rate": rate, "half": half}
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def timed_phase(pool: ProcessPoolExecutor, server: Server, spec: dict) -> dict:
+    """One phase in the generator process, plus the server's CPU per request served (warm-up included).
+
+    CPU per request does not depend on how much of the 2 shared cores the server got, so it is the
+    steadier figure on a busy machine. Request building happens in the generator before the phase."""
+    future = pool.submit(run_phase, spec)
+    before = server.cpu_seconds()
+    result = future.result()
+    used = server.cpu_seconds() - before
+    result["server_cpu_ms_per_request"] = round(used * 1000 / max(1, result["served"]), 3)
+    return result
+
+
+def profile_ingest(args, pool, ingest: Server, spec, peak_rate: float, workers: int, log_dir: Path) -> None:
+    """py-spy on every ingest worker during one extra closed-loop round (flamegraph SVG + top functions)."""
+    pids = ingest.worker_pids()
+    spy = str(Path(sys.executable).parent / "py-spy")
+    procs = []
+    for pid in pids:
+        out = log_dir / f"ingest-{workers}w-{pid}.svg"
+        raw = log_dir / f"ingest-{workers}w-{pid}.txt"
+        procs.append(
+            subprocess.Popen(
+                [
+                    spy,
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--duration",
+                    str(int(args.warmup + args.seconds)),
+                    "-o",
+                    str(out),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    spy,
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--duration",
+                    str(int(args.warmup + args.seconds)),
+                    "--format",
+                    "raw",
+                    "--idle",
+                    "--rate",
+                    "200",
+                    "-o",
+                    str(raw),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    capacity = args.max_rate * (args.warmup + args.seconds)
+    result = pool.submit(
+        run_phase, spec("ingest", "closed", "profile", count=int(capacity), wrap=False)
+    ).result()
+    for p in procs:
+        p.wait(timeout=60)
+    progress(f"profiled {workers}w ingest ({result['req_per_s']:,.0f} req/s under py-spy): {log_dir}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--smoke", action="store_true", help="1 worker, ~1 s phases, no timed assertion (CI)")
+    parser.add_argument(
+        "--workers", type=int, action="append", help="uvicorn workers (repeatable; default 1, 2)"
+    )
+    parser.add_argument("--concurrency", type=int, default=32, help="connections of the load generator")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per phase")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each phase")
+    parser.add_argument("--rounds", type=int, default=2, help="peak rounds per server (best kept)")
+    parser.add_argument(
+        "--max-rate", type=float, default=3000, help="distinct webhooks pre-signed per second"
+    )
+    parser.add_argument("--profile", action="store_true", help="py-spy the ingest workers in an extra round")
+    parser.add_argument("--tenants", type=int, default=50, help="tenants the webhooks are spread over")
+    parser.add_argument("--keep", action="store_true", help="keep the throwaway database")
+    args = parser.parse_args(argv)
+    workers_list = args.workers or [1, 2]
+    if args.smoke:
+        workers_list, args.seconds, args.warmup, args.rounds = args.workers or [1], 1.0, 0.3, 1
+        args.concurrency = min(args.concurrency, 8)
+
+    from cryptography.fernet import Fernet
+
+    started = time.perf_counter()
+    server = db.server_url()
+    name = f"trackai_bench_ingest_{pysecrets.token_hex(3)}"
+    db.ensure_database(server, name)
+    url = db.with_database(server, name)
+    log_dir = Path(tempfile.mkdtemp(prefix="trackai-bench-ingest-"))
+    results = []
+    try:
+        migrations.upgrade(url, REPO_ROOT / "sql")
+        os.environ["TRACKAI_SECRET_KEY"] = (
+            os.environ.get("TRACKAI_SECRET_KEY") or Fernet.generate_key().decode()
+        )
+        os.environ["TRACKAI_DATABASE_URL"] = url
+        from trackai.settings import reset_settings_cache
+
+        reset_settings_cache()
+        tenants = []
+        for _ in range(args.tenants):
+            tenant, gateway_secrets = create_tenant(url)
+            tenants.append((tenant, gateway_secrets[GATEWAY]))
+        env = {
+            **os.environ,
+            "TRACKAI_DATABASE_URL": url,
+            "TRACKAI_WEBHOOK_RATE_LIMIT_PER_MIN": str(RATE_LIMIT),
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("TRACKAI_INGEST_DATABASE_URL", None)
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+            for workers in workers_list:
+                progress(f"{workers} worker(s): starting echo and ingest")
+                results.append(run_workers(args, pool, env, tenants, workers, log_dir))
+        with db.connect(url) as conn:
+            landed = conn.execute("SELECT count(*) FROM landing.conversions").fetchone()[0]
+    finally:
+        if not args.keep:
+            db.drop_database(server, name)
+    runtime = time.perf_counter() - started
+    code = report(args, results, landed, runtime, log_dir)
+    if code == 0 and not args.profile:  # keep the server logs (and py-spy output) only when useful
+        shutil.rmtree(log_dir, ignore_errors=True)
+    return code
+
+
+def report(args, results: list[dict], landed: int, runtime: float, log_dir: Path) -> int:
+    columns = ["server", "workers", "peak req/s", "peak p99 ms", "server CPU ms/req", "half-peak req/s"]
+    columns += ["p50 ms", "p99 ms", "errors", "ingest/echo req/s", "ingest/echo CPU"]
+    rows = []
+    errors = 0
+    for r in results:
+        ratio = r["peak"]["ingest"]["req_per_s"] / max(1e-9, r["peak"]["echo"]["req_per_s"])
+        cpu = {k: r["peak"][k]["server_cpu_ms_per_request"] for k in ("echo", "ingest")}
+        r["ratio"] = round(ratio, 3)
+        r["cpu_ratio"] = round(cpu["ingest"] / max(1e-9, cpu["echo"]), 2)
+        for kind in ("echo", "ingest"):
+            peak, half = r["peak"][kind], r["half"][kind]
+            err = sum(x["errors"] for x in r["peak_rounds"][kind]) + half["errors"]
+            errors += err
+            rows.append(
+                [
+                    kind,
+                    r["workers"],
+                    peak["req_per_s"],
+                    peak["p99_ms"],
+                    cpu[kind],
+                    half["rate"],
+                    half["p50_ms"],
+                    half["p99_ms"],
+                    err,
+                    f"{ratio:.2f}" if kind == "ingest" else "",
+                    f"{r['cpu_ratio']:.1f}" if kind == "ingest" else "",
+                ]
+            )
+    targets = []
+    for r in results:
+        w = r["workers"]
+        targets.append(Target(f"ingest/echo peak throughput, {w} worker(s)", r["ratio"], 0.6, "x", True))
+        targets.append(
+            Target(f"ingest p99 at half peak, {w} worker(s)", r["half"]["ingest"]["p99_ms"], 25, "ms")
+        )
+    targets.append(Target("errors", errors, 0, "requests"))
+
+    def plot(ax) -> None:
+        labels = [f"{r['workers']}w" for r in results]
+        xs = range(len(results))
+        width = 0.38
+        echo = [r["peak"]["echo"]["req_per_s"] for r in results]
+        ingest = [r["peak"]["ingest"]["req_per_s"] for r in results]
+        ax.bar([x - width / 2 for x in xs], echo, width, label="echo (baseline)", color="#9aa5b1")
+        bars = ax.bar(
+            [x + width / 2 for x in xs], ingest, width, label="ingest (verified webhook)", color="#2f6fb0"
+        )
+        for bar, r in zip(bars, results, strict=True):
+            ax.annotate(
+                f"{r['ratio']:.2f}x echo\np99 {r['half']['ingest']['p99_ms']} ms @ {r['half_rate']:,.0f}/s",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+        ax.set_xticks(list(xs), labels)
+        ax.set_ylabel("peak requests/s (closed loop)")
+        ax.legend(fontsize=8, loc="upper left")
+        ax.margins(y=0.2)
+
+    publish(
+        "p1_ingest",
+        title="P1 ingest: verified webhooks vs a bare FastAPI echo",
+        columns=columns,
+        rows=rows,
+        targets=targets,
+        smoke=args.smoke,
+        plot=plot,
+        details={
+            "gateway": GATEWAY,
+            "concurrency": args.concurrency,
+            "seconds_per_phase": args.seconds,
+            "warmup_seconds": args.warmup,
+            "rounds": args.rounds,
+            "conversions_landed": landed,
+            "runtime_s": round(runtime, 1),
+            "server_logs": str(log_dir),
+            "results": results,
+        },
+    )
+    print(f"  runtime {runtime:.0f} s; {landed:,} conversions landed")
+    broken = errors > 0 or any(r["peak"]["ingest"]["requests"] == 0 for r in results)
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
