@@ -53,3 +53,18 @@ def test_pipeline_domain_lineage_and_partitions():
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
     assert sensor.minimum_interval_seconds == 60
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_micro_batch_job_runs_no_asset_checks_and_outranks_other_queued_runs():
+    import dagster as dg
+
+    from dagster_project.definitions import build_all_defs
+    from dagster_project.defs.pipeline.assets import PIPELINE_GROUP
+
+    defs = build_all_defs()
+    graph = defs.resolve_asset_graph()
+    job = next(j for j in defs.jobs if j.name == "micro_batch_job")
+    assert dg.AssetSelection.groups(PIPELINE_GROUP).resolve_checks(graph)  # the group does carry checks
+    assert job.selection.resolve_checks(graph) == set()  # ...which run on the quality schedules instead
+    assert job.selection.resolve(graph) == dg.AssetSelection.groups(PIPELINE_GROUP).resolve(graph)
+    assert job.tags["dagster/priority"] == "10"

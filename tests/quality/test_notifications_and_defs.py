@@ -165,3 +165,17 @@ def test_dbt_defs_skip_cleanly_without_manifest(monkeypatch, tmp_path):
 
     monkeypatch.setattr(dbt_mod, "dbt_project", lambda: _P())
     assert len(list(dbt_mod.build_defs().assets or [])) == 0
+
+
+def test_alarm_schedules_skip_while_their_previous_run_is_in_flight():
+    from dagster_project.definitions import build_all_defs
+
+    schedule = build_all_defs().get_schedule_def("quality_alarms_every_minute")
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance)
+        assert schedule.evaluate_tick(context).run_requests  # nothing in flight: the tick runs
+        instance.add_run(
+            dg.DagsterRun(job_name="quality_alarms_job", run_id="a" * 36, status=dg.DagsterRunStatus.STARTED)
+        )
+        skipped = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+        assert not skipped.run_requests

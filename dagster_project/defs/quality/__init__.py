@@ -83,6 +83,25 @@ def _contract_check(contract: Contract) -> dg.AssetChecksDefinition:
     return _check
 
 
+IN_FLIGHT = (
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+)
+
+
+def no_run_in_flight(job_name: str):
+    """A schedule tick is skipped while the previous run of its job is queued or running: a slow alarm run
+    must not pile up a queue that takes the slots the micro-batch needs (bench P4)."""
+
+    def _should_execute(context: dg.ScheduleEvaluationContext) -> bool:
+        runs = context.instance.get_runs_count(dg.RunsFilter(job_name=job_name, statuses=list(IN_FLIGHT)))
+        return runs == 0
+
+    return _should_execute
+
+
 def build_defs() -> dg.Definitions:
     alarm_checks = [_alarm_check(spec) for spec in ALARMS]
     contract_checks = [_contract_check(c) for c in CONTRACTS]
@@ -104,12 +123,14 @@ def build_defs() -> dg.Definitions:
                 name="quality_alarms_every_minute",
                 job=alarms_job,
                 cron_schedule="* * * * *",
+                should_execute=no_run_in_flight("quality_alarms_job"),
                 default_status=dg.DefaultScheduleStatus.RUNNING,
             ),
             dg.ScheduleDefinition(
                 name="quality_contracts_every_15_minutes",
                 job=contracts_job,
                 cron_schedule="*/15 * * * *",
+                should_execute=no_run_in_flight("quality_contracts_job"),
                 default_status=dg.DefaultScheduleStatus.RUNNING,
             ),
         ],
