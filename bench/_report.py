@@ -66,15 +66,16 @@ def machine() -> dict[str, Any]:
     }
 
 
-def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return f"{value:,.2f}" if abs(value) < 1e6 else f"{value:,.0f}"
-        if isinstance(value, int) and not isinstance(value, bool):
-            return f"{value:,}"
-        return str(value)
+def format_cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
 
-    text = [[cell(v) for v in row] for row in rows]
+
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    text = [[format_cell(v) for v in row] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in text)) if text else len(c) for i, c in enumerate(columns)]
     line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]

@@ -310,12 +310,7 @@ def create_tenant(url: str) -> tuple[str, dict[str, str]]:
     from trackai import tenants
 
     suffix = pysecrets.token_hex(4)
-    gateway_secrets = {
-        "perfectpay": pysecrets.token_hex(16),
-        "hotmart": f"hottok-{suffix}",
-        "kiwify": f"kiwify-{suffix}",
-        "stripe": f"whsec_{suffix}",
-    }
+    gateway_secrets = tenants.generated_gateway_secrets()
     with psycopg.connect(url, autocommit=True) as conn:
         tenant_id = tenants.create_tenant(
             conn,

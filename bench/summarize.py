@@ -10,18 +10,11 @@ import json
 import sys
 
 from _report import PUBLISHED_DIR, ROOT
+from _report import format_cell as _cell
 
 PAGE = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- generated:start -->", "<!-- generated:end -->"
 ORDER = ("p1_ingest", "p2_matching", "p3_dispatch", "p4_freshness", "p5_dashboard", "p6_overheads")
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:,.2f}" if abs(value) < 1e6 else f"{value:,.0f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value)
 
 
 def section(report: dict) -> str:

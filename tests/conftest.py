@@ -71,12 +71,7 @@ def make_tenant(conn: psycopg.Connection):
 
     def _make(name: str = "Test Seller", **overrides) -> tuple[str, dict[str, str]]:
         suffix = pysecrets.token_hex(4)
-        gateway_secrets = {
-            "perfectpay": pysecrets.token_hex(16),
-            "hotmart": f"hottok-{suffix}",
-            "kiwify": f"kiwify-{suffix}",
-            "stripe": f"whsec_{suffix}",
-        }
+        gateway_secrets = tenants.generated_gateway_secrets()
         gateway_secrets.update(overrides.pop("gateway_secrets", {}))
         tenant_id = tenants.create_tenant(
             conn,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets as secrets_mod
 import uuid
 from dataclasses import dataclass
 
@@ -28,6 +29,17 @@ class Tenant:
     test_event_code: str | None
     active: bool
     configured_secrets: tuple[str, ...]
+
+
+def generated_gateway_secrets() -> dict[str, str]:
+    """Fresh secrets for every gateway, shaped like the real ones (demo, tests, benchmarks)."""
+    suffix = secrets_mod.token_hex(4)
+    return {
+        "perfectpay": secrets_mod.token_hex(16),
+        "hotmart": f"hottok-{suffix}",
+        "kiwify": f"kiwify-{suffix}",
+        "stripe": f"whsec_{suffix}",
+    }
 
 
 def webhook_url(tenant_id: str, gateway: str, settings: Settings | None = None) -> str:

@@ -77,12 +77,7 @@ class Seller:
 
 def _create_seller(url: str, name: str) -> Seller:
     suffix = os.urandom(4).hex()
-    secrets = {
-        "perfectpay": os.urandom(16).hex(),
-        "hotmart": f"hottok-{suffix}",
-        "kiwify": f"kiwify-{suffix}",
-        "stripe": f"whsec_{suffix}",
-    }
+    secrets = tenants_mod.generated_gateway_secrets()
     with psycopg.connect(url, autocommit=True) as conn:
         tenant_id = tenants_mod.create_tenant(
             conn,

@@ -48,12 +48,7 @@ STOP_MODE = "immediate"  # a crash: the WAL must still hold every acknowledged r
 
 def _tenant(url: str) -> tuple[str, dict[str, str]]:
     suffix = uuid.uuid4().hex[:8]
-    secrets = {
-        "perfectpay": uuid.uuid4().hex,
-        "hotmart": f"hottok-{suffix}",
-        "kiwify": f"kiwify-{suffix}",
-        "stripe": f"whsec_{suffix}",
-    }
+    secrets = tenants.generated_gateway_secrets()
     with psycopg.connect(url, autocommit=True) as conn:
         tenant_id = tenants.create_tenant(
             conn,
