@@ -309,17 +309,8 @@ def create_tenant(url: str) -> tuple[str, dict[str, str]]:
 
     from trackai import tenants
 
-    suffix = pysecrets.token_hex(4)
-    gateway_secrets = tenants.generated_gateway_secrets()
     with psycopg.connect(url, autocommit=True) as conn:
-        tenant_id = tenants.create_tenant(
-            conn,
-            name=f"bench ingest {suffix}",
-            pixel_id="1234567890",
-            meta_token=f"bench-token-{suffix}",
-            gateway_secrets=gateway_secrets,
-        )
-    return tenant_id, gateway_secrets
+        return tenants.create_tenant_with_every_gateway(conn, "bench ingest")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -42,6 +42,23 @@ def generated_gateway_secrets() -> dict[str, str]:
     }
 
 
+def create_tenant_with_every_gateway(
+    conn: psycopg.Connection, name: str, *, pixel_id: str = "1234567890"
+) -> tuple[str, dict[str, str]]:
+    """A tenant with generated secrets for all four gateways and a placeholder Meta token (tests,
+    benchmarks). Returns (tenant_id, gateway secrets)."""
+    gateway_secrets = generated_gateway_secrets()
+    suffix = secrets_mod.token_hex(4)
+    tenant_id = create_tenant(
+        conn,
+        name=f"{name} {suffix}",
+        pixel_id=pixel_id,
+        meta_token=f"meta-token-{suffix}",
+        gateway_secrets=gateway_secrets,
+    )
+    return tenant_id, gateway_secrets
+
+
 def webhook_url(tenant_id: str, gateway: str, settings: Settings | None = None) -> str:
     base = (settings or get_settings()).public_base_url.rstrip("/")
     return f"{base}/api/v1/webhooks/{gateway}/{tenant_id}"

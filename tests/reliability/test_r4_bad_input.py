@@ -76,17 +76,8 @@ class Seller:
 
 
 def _create_seller(url: str, name: str) -> Seller:
-    suffix = os.urandom(4).hex()
-    secrets = tenants_mod.generated_gateway_secrets()
     with psycopg.connect(url, autocommit=True) as conn:
-        tenant_id = tenants_mod.create_tenant(
-            conn,
-            name=f"{name} {suffix}",
-            pixel_id="1234567890",
-            meta_token=f"meta-token-{suffix}",
-            gateway_secrets=secrets,
-        )
-    return Seller(tenant_id, secrets)
+        return Seller(*tenants_mod.create_tenant_with_every_gateway(conn, name))
 
 
 @pytest.fixture(scope="module")

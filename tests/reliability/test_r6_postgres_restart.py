@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import time
-import uuid
 from collections import Counter
 
 import httpx
@@ -47,17 +46,8 @@ STOP_MODE = "immediate"  # a crash: the WAL must still hold every acknowledged r
 
 
 def _tenant(url: str) -> tuple[str, dict[str, str]]:
-    suffix = uuid.uuid4().hex[:8]
-    secrets = tenants.generated_gateway_secrets()
     with psycopg.connect(url, autocommit=True) as conn:
-        tenant_id = tenants.create_tenant(
-            conn,
-            name=f"R6 seller {suffix}",
-            pixel_id="1234567890",
-            meta_token=f"meta-token-{suffix}",
-            gateway_secrets=secrets,
-        )
-    return tenant_id, secrets
+        return tenants.create_tenant_with_every_gateway(conn, "R6 seller")
 
 
 def test_postgres_restart_503_with_retry_after_then_recovers_and_loses_nothing(
