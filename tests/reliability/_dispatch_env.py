@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 
+from trackai.capi_mock.server import MockServer
 from trackai.settings import REPO_ROOT
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -229,18 +230,12 @@ class CapiMockProcess:
         self.close()
 
 
-class HoldingFake:
+class HoldingFake(MockServer):
     """The fake Graph API in a thread; the ``hold_on``-th accepted request (1-based) is recorded by the
     fake, then its 200 is held until :meth:`release` (or ``max_hold`` seconds). ``held`` is set the moment
     that request was accepted, so a test can act while the client waits for the response."""
 
     def __init__(self, config=None, hold_on: int | None = None, max_hold: float = 60) -> None:
-        import uvicorn
-
-        from trackai.capi_mock.app import MockConfig, MockState, create_app
-
-        self.state = MockState(config or MockConfig())
-        self.inner = create_app(self.state)
         self.hold_on = hold_on
         self.max_hold = max_hold
         self.held = threading.Event()
@@ -248,20 +243,11 @@ class HoldingFake:
         self._lock = threading.Lock()
         self.accepted_requests = 0
         self.held_at: float | None = None
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                self._app,
-                interface="asgi3",
-                host="127.0.0.1",
-                port=self.port,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-            )
-        )
-        self._thread: threading.Thread | None = None
+        super().__init__(config)
+
+    def wrap_app(self, app):
+        self.inner = app
+        return self._app
 
     async def _app(self, scope, receive, send) -> None:
         if scope["type"] != "http" or not scope["path"].endswith("/events"):
@@ -290,35 +276,14 @@ class HoldingFake:
     def release(self) -> None:
         self._release.set()
 
-    def start(self) -> HoldingFake:
-        self._thread = threading.Thread(target=self._server.run, name="holding-fake", daemon=True)
-        self._thread.start()
-        wait_until(lambda: self._server.started, 10, 0.01, "the fake to start")
-        return self
-
     def stop(self) -> None:
         self.release()
-        self._server.should_exit = True
-        if self._thread:
-            self._thread.join(timeout=10)
-
-    def __enter__(self) -> HoldingFake:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
 
     @property
     def requests(self) -> list[dict]:
         with self.state.lock:
             return list(self.state.requests)
-
-    def event_ids(self) -> list[str]:
-        return self.state.accepted_event_ids()
-
-    def events(self) -> list[dict]:
-        with self.state.lock:
-            return list(self.state.events)
 
 
 # --- database seeding and readers -----------------------------------------------------------------

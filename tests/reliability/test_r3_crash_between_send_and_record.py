@@ -114,7 +114,7 @@ def test_r3_crash_after_accept_before_record_resends_only_that_batch(
         assert {i: counts[i] for i in never} == dict.fromkeys(never, 1)
         assert set(counts) == set(ids)  # nothing lost, nothing foreign
         copies: dict[str, list[dict]] = {}
-        for event in fake.events():
+        for event in fake.events:
             copies.setdefault(event["event_id"], []).append(_strip(event))
         for i in held:
             assert copies[i][0] == copies[i][1], f"re-sent payload of {i} differs"

@@ -26,7 +26,8 @@ class MockServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(
             uvicorn.Config(
-                create_app(self.state),
+                self.wrap_app(create_app(self.state)),
+                interface="asgi3",  # a wrapped app may be a bound method, which uvicorn would guess as ASGI2
                 host="127.0.0.1",
                 port=self.port,
                 log_level="warning",
@@ -35,6 +36,10 @@ class MockServer:
             )
         )
         self._thread: threading.Thread | None = None
+
+    def wrap_app(self, app):
+        """Subclasses may wrap the fake's ASGI app (tests: hold a response back)."""
+        return app
 
     def start(self) -> MockServer:
         self._thread = threading.Thread(target=self._server.run, name="capi-mock", daemon=True)
