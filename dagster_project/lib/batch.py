@@ -404,17 +404,7 @@ def _copy_rows(conn: psycopg.Connection, table: str, columns: list[str], frame: 
 def _write_purchases(conn: psycopg.Connection, folded: pl.DataFrame) -> None:
     conn.execute("CREATE TEMP TABLE tmp_purchases (LIKE core.purchases INCLUDING DEFAULTS) ON COMMIT DROP")
     _copy_rows(conn, "tmp_purchases", PURCHASE_WRITE_COLUMNS, folded)
-    updatable = [c for c in PURCHASE_WRITE_COLUMNS if c not in ("tenant_id", "gateway", "order_id")]
-    cols = ", ".join(PURCHASE_WRITE_COLUMNS)
-    conn.execute(
-        f"""
-        INSERT INTO core.purchases AS p ({cols}) SELECT {cols} FROM tmp_purchases
-        ON CONFLICT (tenant_id, gateway, order_id) DO UPDATE SET
-            {", ".join(f"{c} = EXCLUDED.{c}" for c in updatable)}, updated_at = now()
-        WHERE ({", ".join(f"p.{c}" for c in updatable)})
-              IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in updatable)})
-        """
-    )
+    _upsert_changed(conn, "core.purchases", "tmp_purchases", PURCHASE_WRITE_COLUMNS, stamp="updated_at")
 
 
 def _write_matches(conn: psycopg.Connection, matches: pl.DataFrame) -> None:
@@ -429,14 +419,22 @@ def _write_matches(conn: psycopg.Connection, matches: pl.DataFrame) -> None:
                           AND n.gateway = m.gateway AND n.order_id = m.order_id)
         """
     )
-    updatable = [c for c in MATCH_WRITE_COLUMNS if c not in ("tenant_id", "gateway", "order_id")]
-    cols = ", ".join(MATCH_WRITE_COLUMNS)
+    _upsert_changed(conn, "core.matches", "tmp_matches", MATCH_WRITE_COLUMNS, stamp="matched_at")
+
+
+def _upsert_changed(
+    conn: psycopg.Connection, table: str, staged: str, columns: list[str] | tuple[str, ...], *, stamp: str
+) -> None:
+    """Insert the staged rows keyed by (tenant_id, gateway, order_id); update only rows whose values
+    changed, so a recompute of an unchanged day writes nothing and keeps ``stamp``."""
+    updatable = [c for c in columns if c not in ("tenant_id", "gateway", "order_id")]
+    cols = ", ".join(columns)
     conn.execute(
         f"""
-        INSERT INTO core.matches AS m ({cols}) SELECT {cols} FROM tmp_matches
+        INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM {staged}
         ON CONFLICT (tenant_id, gateway, order_id) DO UPDATE SET
-            {", ".join(f"{c} = EXCLUDED.{c}" for c in updatable)}, matched_at = now()
-        WHERE ({", ".join(f"m.{c}" for c in updatable)})
+            {", ".join(f"{c} = EXCLUDED.{c}" for c in updatable)}, {stamp} = now()
+        WHERE ({", ".join(f"t.{c}" for c in updatable)})
               IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in updatable)})
         """
     )
