@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import Target, publish
 
-from trackai.capi_mock.server import free_port
 from trackai.core import pii
 from trackai.core.capi.payload import build_purchase_event
 from trackai.core.event_id import event_id
@@ -36,6 +35,7 @@ from trackai.dispatch.breaker import Breaker
 from trackai.dispatch.engine import Clock, DispatchOptions, _Run
 from trackai.dispatch.sender import Sender
 from trackai.dispatch.store import QueuedEvent
+from trackai_cli.capi_mock.server import free_port
 
 TENANT = "6f1c8a8e-0000-4000-8000-00000000beef"
 PIXEL = "987654321"
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         [
             sys.executable,
             "-m",
-            "trackai.cli",
+            "trackai_cli.cli",
             "capi-mock",
             "--port",
             str(port),

@@ -47,8 +47,8 @@ sys.path.insert(0, str(REPO_ROOT))
 from _report import Target, publish  # noqa: E402
 
 from trackai import db, migrations  # noqa: E402
-from trackai.capi_mock.server import MockServer, free_port  # noqa: E402
 from trackai.core.event_id import event_id  # noqa: E402
+from trackai_cli.capi_mock.server import MockServer, free_port  # noqa: E402
 
 GATEWAY = "stripe"
 
@@ -71,7 +71,7 @@ class Pipeline:
     def __init__(self, keep: bool) -> None:
         from cryptography.fernet import Fernet
 
-        from dagster_project.lib.runner import dagster_storage_url
+        from dagster_project.runner import dagster_storage_url
         from trackai.settings import reset_settings_cache
 
         self.keep = keep
@@ -130,7 +130,7 @@ class Pipeline:
     def start_ingest(self) -> str:
         port = free_port()
         self.ingest = subprocess.Popen(
-            [sys.executable, "-m", "trackai.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "trackai_cli.cli", "serve", "--port", str(port)],
             cwd=REPO_ROOT,
             env=self.env,
             stdout=self._log("ingest"),
@@ -184,8 +184,8 @@ class Pipeline:
 
 def post_pair(client: httpx.Client, pipeline: Pipeline, n: int, tag: str) -> tuple[str, float]:
     """A click, then the purchase of the same session; returns (event_id, time the webhook was sent)."""
-    from trackai.core.gateways.samples import build_payload
-    from trackai.core.gateways.signing import sign_request
+    from trackai_cli.gateway_samples import build_payload
+    from trackai_cli.gateway_signing import sign_request
 
     session = f"tai_fresh_{tag}_{n:04d}"
     order = f"fresh-{tag}-{n:04d}"
@@ -232,7 +232,7 @@ def in_process_baseline(pipeline: Pipeline, client: httpx.Client) -> dict:
     """One event through micro_batch_job in this process (definitions loaded first, timed apart)."""
     import dagster as dg
 
-    from dagster_project.lib.runner import load_definitions, run_micro_batch
+    from dagster_project.runner import load_definitions, run_micro_batch
 
     t0 = time.perf_counter()
     definitions = load_definitions()

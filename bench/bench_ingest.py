@@ -53,7 +53,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from _report import Target, publish  # noqa: E402
 
 from trackai import db, migrations  # noqa: E402
-from trackai.capi_mock.server import free_port  # noqa: E402
+from trackai_cli.capi_mock.server import free_port  # noqa: E402
 
 GATEWAY = "stripe"
 RATE_LIMIT = 1_000_000_000
@@ -65,8 +65,8 @@ RATE_LIMIT = 1_000_000_000
 
 def build_requests(spec: dict) -> list[bytes]:
     """``count`` pre-built HTTP/1.1 requests, each a distinct signed webhook (order ``prefix-i``)."""
-    from trackai.core.gateways.samples import build_payload
-    from trackai.core.gateways.signing import sign_request
+    from trackai_cli.gateway_samples import build_payload
+    from trackai_cli.gateway_signing import sign_request
 
     gateway, tenants = spec["gateway"], spec["tenants"]
     out = []
@@ -248,7 +248,7 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         if kind == "ingest":
-            command = [sys.executable, "-m", "trackai.cli", "serve", "--port", str(self.port)]
+            command = [sys.executable, "-m", "trackai_cli.cli", "serve", "--port", str(self.port)]
             command += ["--workers", str(workers)]
         else:  # the same uvicorn settings as trackai serve (uvicorn.run: loop/http auto, no access log)
             command = [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "_echo_app:app"]

@@ -11,7 +11,7 @@ and streamed with COPY ... FROM STDIN (FORMAT csv) over two connections, with th
 during the load and rebuilt after (progress lines on stderr). Then --purchases approved conversions (+ their
 webhook_events rows) are landed with COPY: 35 % carry the session id of a recent click, 10 % an email seen
 by a lead, 20 % the click's fbclid, 20 % the same IP and user agent, 15 % nothing. The timed unit is
-``dagster_project.lib.batch.run_batch`` in incremental mode: fold purchases, three matching stages with
+``trackai.pipeline.batch.run_batch`` in incremental mode: fold purchases, three matching stages with
 indexed lookups, writes, dedupe and the watermark, in one transaction. It runs ``--repeat`` times per size,
 the sizes interleaved (core tables reset in between); the report gives every run and the best, and with two
 sizes the ratio largest/smallest (the smallest size is the baseline, measured in the same invocation).
@@ -46,8 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import Target, publish  # noqa: E402
 
-from dagster_project.lib import batch  # noqa: E402
 from trackai import db, migrations  # noqa: E402
+from trackai.pipeline import batch  # noqa: E402
 
 UAS = [
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36",

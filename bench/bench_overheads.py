@@ -175,7 +175,7 @@ print(json.dumps({"success": result.success, "load_s": t1 - t0, "run_s": t2 - t1
 
 def empty_batch_tags() -> tuple[str, dict[str, str]]:
     from dagster_project.defs.pipeline.assets import TAG_MODE, TAG_WATERMARK_TO
-    from dagster_project.lib.runner import clamp_partitions
+    from dagster_project.runner import clamp_partitions
 
     today = clamp_partitions([datetime.now(UTC).date().isoformat()])[0]
     return today, {TAG_MODE: "incremental", TAG_WATERMARK_TO: "0"}
@@ -203,9 +203,9 @@ def bench_batch(args, env: dict, url: str) -> dict:
     import dagster as dg
 
     from dagster_project.defs.pipeline.jobs import MICRO_BATCH_JOB_NAME
-    from dagster_project.lib.batch import run_batch
-    from dagster_project.lib.runner import load_definitions
+    from dagster_project.runner import load_definitions
     from trackai.dispatch import run_dispatch
+    from trackai.pipeline.batch import run_batch
 
     partition, tags = empty_batch_tags()
 
@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cryptography.fernet import Fernet
 
-    from dagster_project.lib.runner import dagster_storage_url
+    from dagster_project.runner import dagster_storage_url
     from trackai.settings import reset_settings_cache
 
     server = db.server_url()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.lib.runner import dagster_storage_url
+from dagster_project.runner import dagster_storage_url
 from tests.matching.landing_rows import land_click, land_conversion
 from trackai import db
 from trackai.settings import REPO_ROOT

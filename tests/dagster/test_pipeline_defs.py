@@ -7,7 +7,7 @@ import dagster as dg
 from dagster_project.defs.pipeline.assets import DEDUPE_REGISTRY, MATCHES, PIPELINE_GROUP, PURCHASES
 from dagster_project.defs.pipeline.jobs import MICRO_BATCH_JOB_NAME
 from dagster_project.defs.pipeline.sensors import SENSOR_NAME
-from dagster_project.lib.runner import pipeline_only_definitions
+from dagster_project.runner import pipeline_only_definitions
 
 
 def test_definitions_module_is_lazy():

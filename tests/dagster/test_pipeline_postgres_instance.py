@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from dagster_project.defs.pipeline.assets import CONCURRENCY_TAG, DEDUPE_REGISTRY, MATCHES, PURCHASES
-from dagster_project.lib.runner import ensure_instance_env, pipeline_only_definitions, run_micro_batch
+from dagster_project.runner import ensure_instance_env, pipeline_only_definitions, run_micro_batch
 from tests.matching.landing_rows import land_click, land_conversion
 from trackai import db
 from trackai.settings import REPO_ROOT
@@ -64,8 +64,8 @@ def test_micro_batch_on_postgres_backed_instance(conn, make_tenant, pg_instance)
 def test_cli_pipeline_run_prints_a_json_summary(conn, make_tenant, pg_instance, monkeypatch, capsys):
     import json
 
-    from dagster_project.lib import runner
-    from trackai import cli
+    from dagster_project import runner
+    from trackai_cli import cli
 
     monkeypatch.setattr(runner, "load_definitions", pipeline_only_definitions)  # dispatch is tested elsewhere
     tenant, _ = make_tenant()

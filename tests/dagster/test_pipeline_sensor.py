@@ -10,10 +10,10 @@ import pytest
 from dagster_project.defs.pipeline.assets import TAG_MODE, TAG_WATERMARK_TO
 from dagster_project.defs.pipeline.jobs import MICRO_BATCH_JOB_NAME
 from dagster_project.defs.pipeline.sensors import micro_batch_sensor
-from dagster_project.lib import batch
 from dagster_project.lib.resources import PostgresResource
-from dagster_project.lib.runner import RANGE_END_TAG, RANGE_START_TAG, pipeline_only_definitions
+from dagster_project.runner import RANGE_END_TAG, RANGE_START_TAG, pipeline_only_definitions
 from tests.matching.landing_rows import land_click, land_conversion
+from trackai.pipeline import batch
 
 pytestmark = pytest.mark.integration
 T = (datetime.now(UTC) - timedelta(days=3)).replace(hour=23, minute=50, second=0, microsecond=0)

@@ -8,8 +8,9 @@ import _analytics_data as data
 import psycopg
 import pytest
 
-from dagster_project.lib import dbt_runner, emq
+from dagster_project.lib import dbt_runner
 from dagster_project.lib.dbt_vars import partition_vars, vars_arg
+from trackai.core import emq
 
 
 def test_partition_vars_is_a_half_open_day_window():
@@ -153,7 +154,7 @@ def test_incremental_run_with_partition_vars(built, pg_url, conn, tmp_path):
 
 
 def test_cli_registers_dbt_commands():
-    from trackai.cli import build_parser
+    from trackai_cli.cli import build_parser
 
     args = build_parser().parse_args(
         [

@@ -6,8 +6,8 @@ import time
 import httpx
 import pytest
 
-from trackai.capi_mock import MockConfig, MockServer
 from trackai.core import pii
+from trackai_cli.capi_mock import MockConfig, MockServer
 
 
 @pytest.fixture(scope="module")
@@ -111,12 +111,21 @@ def test_cli_serves(tmp_path):
     import subprocess
     import sys
 
-    from trackai.capi_mock.server import free_port
+    from trackai_cli.capi_mock.server import free_port
 
     port = free_port()
     record = tmp_path / "accepted.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trackai.cli", "capi-mock", "--port", str(port), "--record-file", str(record)],
+        [
+            sys.executable,
+            "-m",
+            "trackai_cli.cli",
+            "capi-mock",
+            "--port",
+            str(port),
+            "--record-file",
+            str(record),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

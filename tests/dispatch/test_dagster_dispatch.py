@@ -5,8 +5,8 @@ import dagster as dg
 from dagster_project.defs.dispatch import build_defs, dispatch_attempts, dlq_replay_job
 from dagster_project.lib.resources import PostgresResource
 from tests.dispatch.helpers import add_purchase, queue_status
-from trackai.capi_mock import MockConfig, MockServer
 from trackai.settings import reset_settings_cache
+from trackai_cli.capi_mock import MockConfig, MockServer
 
 
 def test_asset_and_replay_job(conn, pg_url, make_tenant, monkeypatch):

@@ -9,9 +9,9 @@ import pytest
 
 from tests.dispatch.helpers import add_purchase, queue_status
 from trackai import tenants
-from trackai.capi_mock import MockConfig, MockServer
 from trackai.dispatch import DispatchOptions, list_dlq, replay, run_dispatch
 from trackai.settings import Settings
+from trackai_cli.capi_mock import MockConfig, MockServer
 
 NO_SLEEP = lambda s: None  # noqa: E731
 

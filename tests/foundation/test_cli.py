@@ -15,7 +15,7 @@ from trackai.settings import REPO_ROOT
 def run_cli(*args: str, env_url: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "TRACKAI_DATABASE_URL": env_url}
     return subprocess.run(
-        [sys.executable, "-m", "trackai.cli", *args],
+        [sys.executable, "-m", "trackai_cli.cli", *args],
         capture_output=True,
         text=True,
         env=env,

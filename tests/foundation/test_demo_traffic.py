@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from trackai.demo import FIRST_SEED, FULL, QUICK, next_demo_seed
-from trackai.demo_traffic import EXPECTED_STAGES, GATEWAYS, GATEWAYS_FOR, plan_traffic
+from trackai_cli.demo import FIRST_SEED, FULL, QUICK, next_demo_seed
+from trackai_cli.demo_traffic import EXPECTED_STAGES, GATEWAYS, GATEWAYS_FOR, plan_traffic
 
 TENANT = "11111111-1111-4111-8111-111111111111"
 

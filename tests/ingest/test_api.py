@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 
 from ingest_service.main import create_app
 from trackai import db
-from trackai.core.gateways.samples import build_payload
-from trackai.core.gateways.signing import sign_request
 from trackai.core.pii import sha256_hex
 from trackai.settings import Settings
+from trackai_cli.gateway_samples import build_payload
+from trackai_cli.gateway_signing import sign_request
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 EMAIL = "Maria.Souza+Teste@Example.com"

@@ -24,9 +24,9 @@ from trackai.core.gateways import (
     redact,
 )
 from trackai.core.gateways import stripe as stripe_gw
-from trackai.core.gateways.samples import build_payload
-from trackai.core.gateways.signing import sign_request
 from trackai.core.pii import hash_email, hash_phone, sha256_hex
+from trackai_cli.gateway_samples import build_payload
+from trackai_cli.gateway_signing import sign_request
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 EMAIL = "maria.souza@example.com"

@@ -7,10 +7,10 @@ import json
 import httpx
 import psycopg
 
-from ingest_service.bench import create_bench_tenant, free_port, run, start_server, wait_ready
 from trackai import db
-from trackai.core.gateways.samples import build_payload
-from trackai.core.gateways.signing import sign_request
+from trackai_cli.gateway_samples import build_payload
+from trackai_cli.gateway_signing import sign_request
+from trackai_cli.ingest_latency import create_bench_tenant, free_port, run, start_server, wait_ready
 
 
 def test_trackai_serve_end_to_end(pg_url: str) -> None:

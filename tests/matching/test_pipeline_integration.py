@@ -9,11 +9,11 @@ import dagster as dg
 import pytest
 
 from dagster_project.defs.pipeline.assets import DEDUPE_REGISTRY, MATCHES, PURCHASES
-from dagster_project.lib import batch
-from dagster_project.lib.runner import pipeline_only_definitions
-from dagster_project.lib.runner import run_micro_batch as _run
+from dagster_project.runner import pipeline_only_definitions
+from dagster_project.runner import run_micro_batch as _run
 from tests.matching.landing_rows import fbc_for, land_click, land_conversion
 from trackai.core.event_id import event_id
+from trackai.pipeline import batch
 
 pytestmark = pytest.mark.integration
 

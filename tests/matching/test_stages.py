@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from dagster_project.lib import matching as m
-from dagster_project.lib.purchases import approved, fold_conversions
 from trackai.core.event_id import event_id
+from trackai.pipeline import matching as m
+from trackai.pipeline.purchases import approved, fold_conversions
 
 T = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 UA_CHROME_ANDROID = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36"

@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 
-from trackai.capi_mock.server import MockServer
 from trackai.settings import REPO_ROOT
+from trackai_cli.capi_mock.server import MockServer
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -178,7 +178,7 @@ def _dispatch_main(argv: list[str]) -> int:
 
 
 def free_port() -> int:
-    from trackai.capi_mock.server import free_port as _free_port
+    from trackai_cli.capi_mock.server import free_port as _free_port
 
     return _free_port()
 
@@ -191,7 +191,7 @@ class CapiMockProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.child = Child(
             "capi-mock",
-            [sys.executable, "-m", "trackai.cli", "capi-mock", "--port", str(self.port), *extra_args],
+            [sys.executable, "-m", "trackai_cli.cli", "capi-mock", "--port", str(self.port), *extra_args],
             child_env(),
             log_dir,
         )

@@ -32,9 +32,9 @@ import psycopg
 
 from trackai import db
 from trackai.core.gateways import get_gateway
-from trackai.core.gateways.samples import build_payload
-from trackai.core.gateways.signing import sign_request
 from trackai.settings import REPO_ROOT
+from trackai_cli.gateway_samples import build_payload
+from trackai_cli.gateway_signing import sign_request
 
 GATEWAYS = ("perfectpay", "hotmart", "kiwify", "stripe")
 APP_ROLE = "trackai_app_rw"
@@ -63,7 +63,7 @@ def wait_until(
 
 
 class IngestProcess:
-    """``python -m trackai.cli serve`` on a fixed loopback port, connected as ``trackai_app_rw``.
+    """``python -m trackai_cli.cli serve`` on a fixed loopback port, connected as ``trackai_app_rw``.
 
     ``start()`` may be called again after ``kill()`` to restart on the same port.
     """
@@ -103,7 +103,7 @@ class IngestProcess:
         command = [
             sys.executable,
             "-m",
-            "trackai.cli",
+            "trackai_cli.cli",
             "serve",
             "--host",
             "127.0.0.1",

@@ -35,8 +35,8 @@ from schemathesis.specs.openapi.checks import status_code_conformance
 from trackai import tenants as tenants_mod
 from trackai.core.gateways import kiwify as kiwify_gw
 from trackai.core.gateways import stripe as stripe_gw
-from trackai.core.gateways.samples import build_payload
-from trackai.core.gateways.signing import sign_request
+from trackai_cli.gateway_samples import build_payload
+from trackai_cli.gateway_signing import sign_request
 
 from ._ingest_process import GATEWAYS, IngestProcess
 

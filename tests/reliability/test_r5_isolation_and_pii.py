@@ -39,11 +39,11 @@ from psycopg import sql
 
 from trackai import db, tenants
 from trackai.core import pii
-from trackai.core.gateways.samples import build_payload
-from trackai.core.gateways.signing import sign_request
-from trackai.demo import DEMO_TENANTS, QUICK
-from trackai.demo_traffic import plan_traffic
 from trackai.settings import REPO_ROOT
+from trackai_cli.demo import DEMO_TENANTS, QUICK
+from trackai_cli.demo_traffic import plan_traffic
+from trackai_cli.gateway_samples import build_payload
+from trackai_cli.gateway_signing import sign_request
 
 from ._dispatch_env import Child, child_env, free_port, wait_until
 
@@ -202,7 +202,7 @@ def demo(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory):
     )
     env.pop("TRACKAI_INGEST_DATABASE_URL", None)
     trackai_bin = Path(sys.executable).parent / "trackai"
-    args = [str(trackai_bin)] if trackai_bin.exists() else [sys.executable, "-m", "trackai.cli"]
+    args = [str(trackai_bin)] if trackai_bin.exists() else [sys.executable, "-m", "trackai_cli.cli"]
     seed = 100 + pysecrets.randbelow(10_000)  # not the default: the plan below must follow the run's seed
     started = time.monotonic()
     try:
@@ -261,7 +261,7 @@ def test_r5_cross_tenant_signature_is_401_and_lands_nothing(
     unknown: dict[str, tuple[int, dict]] = {}
     with (
         Child(
-            "ingest", [sys.executable, "-m", "trackai.cli", "serve", "--port", str(port)], env, tmp_path
+            "ingest", [sys.executable, "-m", "trackai_cli.cli", "serve", "--port", str(port)], env, tmp_path
         ) as ingest,
         httpx.Client(base_url=base, timeout=10) as client,
     ):

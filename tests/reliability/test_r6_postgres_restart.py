@@ -21,9 +21,9 @@ import psycopg
 import pytest
 
 from trackai import db, migrations, tenants
-from trackai.core.gateways.samples import build_payload
-from trackai.core.gateways.signing import sign_request
 from trackai.settings import REPO_ROOT
+from trackai_cli.gateway_samples import build_payload
+from trackai_cli.gateway_signing import sign_request
 
 from ._ingest_process import (
     GatewaySender,

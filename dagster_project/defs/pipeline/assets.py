@@ -1,7 +1,7 @@
 """Landing tables (external) and the micro-batch assets core/purchases -> core/matches -> core/dedupe_registry.
 
 The three core assets are produced by ONE multi-asset step so that folding, matching, dedupe and the
-watermark commit in a single Postgres transaction (``dagster_project.lib.batch.run_batch``); the UI still
+watermark commit in a single Postgres transaction (``trackai.pipeline.batch.run_batch``); the UI still
 shows them as three assets in one lineage graph: landing/* -> purchases -> matches -> dedupe_registry.
 """
 
@@ -92,7 +92,7 @@ class MicroBatchConfig(dg.Config):
 def micro_batch(context: dg.AssetExecutionContext, config: MicroBatchConfig, postgres: PostgresResource):
     from dataclasses import replace
 
-    from dagster_project.lib.batch import MatchSettings, run_batch
+    from trackai.pipeline.batch import MatchSettings, run_batch
 
     settings = MatchSettings()
     overrides = {k: v for k, v in config.model_dump().items() if v is not None}

@@ -35,7 +35,7 @@ DEFAULT_STATUS = (
     description="Requests a micro-batch run when landing.conversions has rows past the durable watermark.",
 )
 def micro_batch_sensor(context: dg.SensorEvaluationContext, postgres: PostgresResource):
-    from dagster_project.lib.runner import plan_incremental
+    from dagster_project.runner import plan_incremental
 
     settle = float(os.environ.get("TRACKAI_PIPELINE_SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS))
     with postgres.connect() as conn:

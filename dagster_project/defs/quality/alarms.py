@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from dagster_project.defs.quality.config import AlarmThresholds
-from dagster_project.lib import emq
+from trackai.core import emq
 
 RUNBOOK_BASE_URL = os.environ.get(
     "TRACKAI_RUNBOOK_BASE_URL", "https://github.com/trackai/trackai/blob/main/docs/runbooks/"

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from ingest_service.core.deps import state
-from ingest_service.snippet import PLATFORM_HOSTS, render_snippet
+from trackai.core.snippet import PLATFORM_HOSTS, render_snippet
 
 router = APIRouter(tags=["tracking"])
 

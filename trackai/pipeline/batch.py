@@ -28,8 +28,8 @@ from datetime import datetime, timedelta
 import polars as pl
 import psycopg
 
-from dagster_project.lib import matching
-from dagster_project.lib.purchases import ATTRIBUTES, KEY, TRACKING_SESSION_KEYS, approved, fold_conversions
+from trackai.pipeline import matching
+from trackai.pipeline.purchases import ATTRIBUTES, KEY, TRACKING_SESSION_KEYS, approved, fold_conversions
 
 LOCK_KEY = 7_420_100  # pg advisory lock of the micro-batch writer
 WATERMARK_NAME = "conversions"

@@ -1,6 +1,6 @@
 """Three-stage purchase -> click matching as pure Polars functions (no I/O; unit-tested).
 
-Frames (column names are the contract with ``dagster_project.lib.batch``, which fetches them):
+Frames (column names are the contract with ``trackai.pipeline.batch``, which fetches them):
 
 ``purchases`` — one row per approved purchase: tenant_id, gateway, order_id, purchase_time (UTC
 datetime = first approval), session_keys (list[str]: session id + src/sck/xcod/utm_*/client_reference_id

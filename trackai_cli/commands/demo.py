@@ -17,6 +17,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from trackai.demo import run_demo
+    from trackai_cli.demo import run_demo
 
     return run_demo(quick=args.quick, seed=args.seed)

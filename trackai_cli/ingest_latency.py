@@ -1,6 +1,6 @@
 """Latency of one webhook against a running ``trackai serve`` (sequential requests, p50/p99).
 
-    .venv/bin/python -m ingest_service.bench --requests 2000 [--gateway stripe] [--url http://127.0.0.1:PORT]
+    .venv/bin/python -m trackai_cli.ingest_latency --requests 2000 [--gateway stripe] [--url http://127.0.0.1:PORT]
 
 Without ``--url`` it starts ``trackai serve`` on a free loopback port (rate limit raised for the run,
 still executed on every request), creates a bench tenant in the configured database, and stops the
@@ -45,7 +45,7 @@ def start_server(port: int, workers: int = 1, env: dict | None = None) -> subpro
     command = [
         sys.executable,
         "-m",
-        "trackai.cli",
+        "trackai_cli.cli",
         "serve",
         "--host",
         "127.0.0.1",
@@ -76,8 +76,8 @@ def create_bench_tenant() -> tuple[str, dict[str, str]]:
 
 
 def run(base: str, tenant_id: str, secrets: dict[str, str], gateway: str, n: int, warmup: int = 50) -> dict:
-    from trackai.core.gateways.samples import build_payload
-    from trackai.core.gateways.signing import sign_request
+    from trackai_cli.gateway_samples import build_payload
+    from trackai_cli.gateway_signing import sign_request
 
     latencies: list[float] = []
     statuses: dict[int, int] = {}

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def dev_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment both children get (database URLs resolved once, here)."""
-    from dagster_project.lib.runner import ensure_instance_env
+    from dagster_project.runner import ensure_instance_env
     from trackai import db
     from trackai.settings import REPO_ROOT
 
@@ -39,7 +39,7 @@ def dev_environment(base: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def _has_command(name: str) -> bool:
-    from trackai.cli import build_parser
+    from trackai_cli.cli import build_parser
 
     parser = build_parser()
     return any(

@@ -1,7 +1,7 @@
 """``trackai demo``: the main job end to end on whatever database is configured (embedded default).
 
 Steps: migrate → demo tenants → start the ingest service and the Graph API fake (subprocesses on
-free loopback ports) → send clicks and signed gateway webhooks over HTTP (trackai.demo_traffic)
+free loopback ports) → send clicks and signed gateway webhooks over HTTP (trackai_cli.demo_traffic)
 → run the micro-batch through the same Dagster job the sensor launches → dbt build → alarms →
 per-tenant summary. Everything it started is stopped, including the embedded Postgres when the
 demo was the one that started it.
@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 
 from trackai import db, embedded_pg, migrations, tenants
-from trackai.demo_traffic import PlannedPurchase, TrafficPlan, Visitor, plan_traffic
 from trackai.settings import get_settings, reset_settings_cache
+from trackai_cli.demo_traffic import PlannedPurchase, TrafficPlan, Visitor, plan_traffic
 
 DEMO_TENANTS = (
     # fixed ids so a rerun reuses them; secrets are demo values, never production ones
@@ -98,7 +98,7 @@ def service(
     """Start a ``trackai`` subcommand, wait until ``health_url`` answers, stop it afterwards."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen([sys.executable, "-m", "trackai.cli", *args], env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen([sys.executable, "-m", "trackai_cli.cli", *args], env=env, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -159,8 +159,8 @@ def _post_click(client: httpx.Client, tenant_id: str, visitor: Visitor, event_ty
 def _post_webhook(
     client: httpx.Client, tenant_id: str, secret: str, purchase: PlannedPurchase, status: str, *, uid: str
 ) -> int:
-    from trackai.core.gateways.samples import build_payload
-    from trackai.core.gateways.signing import sign_request
+    from trackai_cli.gateway_samples import build_payload
+    from trackai_cli.gateway_signing import sign_request
 
     payload = build_payload(
         purchase.gateway,
@@ -300,7 +300,7 @@ def _run_with_services(
 ) -> int:
     from dagster_project.defs.quality import evaluate_all
     from dagster_project.lib import dbt_runner
-    from dagster_project.lib.runner import run_micro_batch
+    from dagster_project.runner import run_micro_batch
 
     progress.begin(
         f"sending traffic over HTTP ({sizes['visitors']} visitors, {sizes['purchases']} buyers per tenant, "
@@ -364,7 +364,7 @@ SELECT t.name, t.tenant_id::text,
 
 
 def print_summary(url: str, alarms: list, accepted: dict) -> None:
-    from dagster_project.lib.emq import estimated_emq
+    from trackai.core.emq import estimated_emq
 
     with db.connect(url) as conn:
         rows = conn.execute(SUMMARY_SQL).fetchall()

@@ -40,7 +40,7 @@ def _run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise ValueError(f"--partition must be YYYY-MM-DD, got {day!r}") from exc
     db.database_url(announce=True)
-    from dagster_project.lib.runner import run_micro_batch
+    from dagster_project.runner import run_micro_batch
 
     summary = run_micro_batch(args.partition or None)
     print(json.dumps(summary, indent=2, default=str))

@@ -57,7 +57,7 @@ def plan_incremental(conn: psycopg.Connection, settle_seconds: float = 0) -> Inc
 
     ``settle_seconds`` ignores rows younger than that (see ``batch.latest_conversion_id``)."""
     from dagster_project.defs.pipeline.assets import TAG_MODE, TAG_WATERMARK_TO
-    from dagster_project.lib.batch import latest_conversion_id, stored_watermark, touched_partition_dates
+    from trackai.pipeline.batch import latest_conversion_id, stored_watermark, touched_partition_dates
 
     after = stored_watermark(conn)
     upto = latest_conversion_id(conn, after=after, settle_seconds=settle_seconds)

@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from trackai.capi_mock.app import MockConfig, MockState, create_app
+    from trackai_cli.capi_mock.app import MockConfig, MockState, create_app
 
     config = MockConfig(
         fail_rate=args.fail_rate,

@@ -30,7 +30,7 @@ ATTRIBUTES = [
     "phone_hash",
 ]
 # Keys of landing.conversions.tracking that may carry the landing session id through a checkout (plus utm_*,
-# selected in SQL by dagster_project.lib.batch).
+# selected in SQL by trackai.pipeline.batch).
 TRACKING_SESSION_KEYS = ("src", "sck", "xcod", "client_reference_id", "session_id", "sid")
 
 

@@ -1,4 +1,4 @@
-"""``trackai`` console script: a thin argparse shell over the command modules in trackai/commands.
+"""``trackai`` console script: a thin argparse shell over the command modules in trackai_cli/commands.
 
 Each command module exposes ``register(subparsers)`` and keeps heavy imports inside its handlers,
 so ``trackai --help`` stays fast. Errors are one line on stderr with a non-zero exit, never a
@@ -13,16 +13,16 @@ import os
 import sys
 
 COMMAND_MODULES = (
-    "trackai.commands.db",
-    "trackai.commands.tenant",
-    "trackai.commands.serve",
-    "trackai.commands.snippet",
-    "trackai.commands.demo",
-    "trackai.commands.capi_mock",
-    "trackai.commands.dlq",
-    "trackai.commands.dbt",
-    "trackai.commands.pipeline",
-    "trackai.commands.dev",
+    "trackai_cli.commands.db",
+    "trackai_cli.commands.tenant",
+    "trackai_cli.commands.serve",
+    "trackai_cli.commands.snippet",
+    "trackai_cli.commands.demo",
+    "trackai_cli.commands.capi_mock",
+    "trackai_cli.commands.dlq",
+    "trackai_cli.commands.dbt",
+    "trackai_cli.commands.pipeline",
+    "trackai_cli.commands.dev",
 )
 
 

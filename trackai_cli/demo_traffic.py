@@ -2,7 +2,7 @@
 
 Pure planning only (no I/O): ``plan_traffic`` decides who clicks with what, and which purchases
 should match by session id, by email, by fbclid, probabilistically, or not at all, so the demo
-summary can be checked against the plan. ``trackai.demo`` sends it over HTTP, signed as the
+summary can be checked against the plan. ``trackai_cli.demo`` sends it over HTTP, signed as the
 gateways sign.
 """
 

@@ -8,7 +8,7 @@ import time
 
 import uvicorn
 
-from trackai.capi_mock.app import MockConfig, MockState, create_app
+from trackai_cli.capi_mock.app import MockConfig, MockState, create_app
 
 
 def free_port() -> int:

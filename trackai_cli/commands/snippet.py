@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _snippet(args: argparse.Namespace) -> int:
     import uuid
 
-    from ingest_service.snippet import render_snippet
+    from trackai.core.snippet import render_snippet
     from trackai.settings import get_settings
 
     tenant = str(uuid.UUID(args.tenant))
