@@ -327,10 +327,11 @@ def runs_by_job(runs: list[dict]) -> dict[str, dict]:
 
 
 def measure(args, pipeline: Pipeline, client: httpx.Client) -> dict:
-    from dagster_project.defs.pipeline.sensors import DEFAULT_SETTLE_SECONDS, micro_batch_sensor
+    from dagster_project.defs.pipeline.sensors import micro_batch_sensor
+    from trackai.settings import get_settings
 
     interval = micro_batch_sensor.minimum_interval_seconds
-    settle = float(os.environ.get("TRACKAI_PIPELINE_SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS))
+    settle = get_settings().pipeline.settle_seconds
     progress("starting dagster-daemon (real sensor interval)")
     t0 = time.monotonic()
     pipeline.start_daemon()

@@ -29,6 +29,19 @@ def pytest_configure(config: pytest.Config) -> None:
     reset_settings_cache()
 
 
+@pytest.fixture
+def setenv(monkeypatch: pytest.MonkeyPatch):
+    """Set an environment variable for this test and make the next get_settings() read it."""
+
+    def _set(name: str, value: str) -> None:
+        monkeypatch.setenv(name, value)
+        reset_settings_cache()
+
+    yield _set
+    monkeypatch.undo()
+    reset_settings_cache()
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> str:
     """Maintenance-database URL of the server the suite runs against."""

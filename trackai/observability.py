@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
 from typing import Any
+
+from trackai.settings import get_settings
 
 LOG_FIELDS = (
     "tenant_id",
@@ -74,7 +75,7 @@ def configure_json_logging(logger_name: str, level: str | None = None) -> loggin
     ``level`` defaults to ``TRACKAI_LOG_LEVEL`` (INFO).
     """
     logger = logging.getLogger(logger_name)
-    level = level or os.environ.get("TRACKAI_LOG_LEVEL", "INFO")
+    level = level or get_settings().log_level
     if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
         handler = _CurrentStderrHandler()
         handler.setFormatter(JsonFormatter())
@@ -88,7 +89,7 @@ _SENTRY_STARTED: str | None = None
 
 
 def sentry_dsn(configured: str | None) -> str | None:
-    return configured or os.environ.get("SENTRY_DSN") or None
+    return configured or get_settings().sentry_dsn or None
 
 
 def _scrub(event: dict, _hint: dict) -> dict:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 COMMAND_MODULES = (
+    "trackai_cli.commands.config",
     "trackai_cli.commands.db",
     "trackai_cli.commands.tenant",
     "trackai_cli.commands.serve",
@@ -44,13 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from trackai.observability import configure_json_logging, init_sentry
+    from trackai.settings import get_settings
 
     configure_json_logging("trackai")
-    sentry_on = init_sentry(
-        f"cli:{args.command}",
-        dsn=os.environ.get("TRACKAI_SENTRY_DSN"),
-        environment=os.environ.get("TRACKAI_ENV", "development"),
-    )
+    settings = get_settings()
+    sentry_on = init_sentry(f"cli:{args.command}", dsn=settings.sentry_dsn, environment=settings.env)
     try:
         result = args.handler(args)
     except KeyboardInterrupt:
@@ -62,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
             sentry_sdk.capture_exception(exc)
             sentry_sdk.flush(2)
-        if os.environ.get("TRACKAI_DEBUG"):
+        if settings.debug:
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if type(exc).__name__ in ("UndefinedTable", "InvalidSchemaName"):  # psycopg.errors, not imported here

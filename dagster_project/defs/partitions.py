@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
-PARTITION_START_DATE = os.environ.get("TRACKAI_PARTITION_START_DATE", "2026-01-01")
+from trackai.settings import get_settings
+
+PARTITION_START_DATE = get_settings().partition_start_date.isoformat()
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITION_START_DATE, timezone="UTC", end_offset=1)

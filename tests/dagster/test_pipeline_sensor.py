@@ -26,8 +26,8 @@ def instance():
 
 
 @pytest.fixture(autouse=True)
-def _no_settle(monkeypatch):
-    monkeypatch.setenv("TRACKAI_PIPELINE_SETTLE_SECONDS", "0")
+def _no_settle(setenv):
+    setenv("TRACKAI_PIPELINE_SETTLE_SECONDS", "0")
 
 
 def _tick(instance, pg_url, cursor=None):
@@ -70,15 +70,15 @@ def test_sensor_skips_requests_and_is_satisfied_by_the_run(conn, pg_url, make_te
 
 
 def test_rows_younger_than_the_settle_time_wait_for_the_next_tick(
-    conn, pg_url, make_tenant, monkeypatch, instance
+    conn, pg_url, make_tenant, setenv, instance
 ):
     tenant, _ = make_tenant()
     before = _tick(instance, pg_url)
     land_conversion(conn, tenant, order_id="fresh", event_time=T)
-    monkeypatch.setenv("TRACKAI_PIPELINE_SETTLE_SECONDS", "600")
+    setenv("TRACKAI_PIPELINE_SETTLE_SECONDS", "600")
     result = _tick(instance, pg_url)
     assert isinstance(result, dg.SkipReason), before
-    monkeypatch.setenv("TRACKAI_PIPELINE_SETTLE_SECONDS", "0")
+    setenv("TRACKAI_PIPELINE_SETTLE_SECONDS", "0")
     (request,) = _tick(instance, pg_url).run_requests
     assert request.run_key == f"conversions:{batch.latest_conversion_id(conn)}"
 

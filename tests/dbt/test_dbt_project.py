@@ -172,11 +172,11 @@ def test_cli_registers_dbt_commands():
     assert build_parser().parse_args(["dbt", "prepare"]).handler.__name__ == "_prepare"
 
 
-def test_alarm_thresholds_env_override(monkeypatch):
+def test_alarm_thresholds_env_override(setenv):
     from dagster_project.defs.quality.config import AlarmThresholds
 
-    monkeypatch.setenv("TRACKAI_ALARM_DLQ_WARN", "10")
-    monkeypatch.setenv("TRACKAI_ALARM_EMQ_MIN", "5.5")
+    setenv("TRACKAI_ALARM_DLQ_WARN", "10")
+    setenv("TRACKAI_ALARM_EMQ_MIN", "5.5")
     t = AlarmThresholds.from_env(backlog_max_pending=7)
     assert (t.dlq_warn, t.emq_min, t.backlog_max_pending, t.dlq_critical) == (10, 5.5, 7, 100)
 

@@ -9,7 +9,7 @@ from trackai.settings import reset_settings_cache
 from trackai_cli.capi_mock import MockConfig, MockServer
 
 
-def test_asset_and_replay_job(conn, pg_url, make_tenant, monkeypatch):
+def test_asset_and_replay_job(conn, pg_url, make_tenant, setenv):
     defs = dg.Definitions.merge(
         build_defs(), dg.Definitions(resources={"postgres": PostgresResource(url=pg_url)})
     )
@@ -22,7 +22,7 @@ def test_asset_and_replay_job(conn, pg_url, make_tenant, monkeypatch):
     tenant, _ = make_tenant()
     good = add_purchase(conn, tenant)
     with MockServer(MockConfig()) as fake:
-        monkeypatch.setenv("TRACKAI_META_GRAPH_URL", fake.url)
+        setenv("TRACKAI_META_GRAPH_URL", fake.url)
         reset_settings_cache()
         fake.configure(reject_event_ids=[good])
         result = dg.materialize([dispatch_attempts], resources={"postgres": PostgresResource(url=pg_url)})

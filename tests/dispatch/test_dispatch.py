@@ -26,7 +26,7 @@ def fake():
 def settings(fake):
     fake.reset()
     fake.configure(fail_rate=0.0, throttle_rate=0.0, timeout_rate=0.0, revoked_tokens=[], reject_event_ids=[])
-    return Settings(meta_graph_url=fake.url, capi_timeout_seconds=0.5)
+    return Settings(meta_graph_url=fake.url, capi={"timeout_seconds": 0.5})
 
 
 @pytest.fixture(autouse=True)
@@ -235,7 +235,7 @@ def test_faults_survived_with_no_loss_and_no_duplicates(conn, make_tenant, fake,
     tenant_b, _ = make_tenant(pixel_id="333333")
     ids = [add_purchase(conn, t, matched=i % 2 == 0) for i, t in enumerate([tenant_a, tenant_b] * 60)]
     fake.configure(fail_rate=0.3, throttle_rate=0.2, timeout_rate=0.1, timeout_seconds=1.0)
-    settings = Settings(meta_graph_url=fake.url, capi_timeout_seconds=0.3)
+    settings = Settings(meta_graph_url=fake.url, capi={"timeout_seconds": 0.3})
     now = time.time()
     for run in range(12):
         run_dispatch(

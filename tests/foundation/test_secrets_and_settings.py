@@ -65,3 +65,44 @@ def test_aws_backend_stores_only_a_reference_and_reads_through_boto3(monkeypatch
     assert stored.ciphertext is None and stored.ref.startswith("arn:aws")
     assert secrets.reveal(stored.ciphertext, stored.ref, settings) == "from-aws"
     assert calls == ["arn:aws:secretsmanager:sa-east-1:1:secret:tenant-a"]
+
+
+def test_env_example_is_generated_from_settings_and_current() -> None:
+    """.env.example says it lists every variable: it must be exactly what Settings generates."""
+    from trackai.settings import REPO_ROOT, env_example
+
+    assert (REPO_ROOT / ".env.example").read_text() == env_example(), (
+        "regenerate: trackai config env-example > .env.example"
+    )
+
+
+def test_every_trackai_variable_read_in_code_is_a_setting() -> None:
+    """No TRACKAI_* variable is read outside Settings: every name in the code maps to a field."""
+    import re
+
+    from trackai.settings import REPO_ROOT, env_example
+
+    known = set(re.findall(r"\b(TRACKAI_[A-Z0-9_]+)=", env_example()))
+    # Internal hand-offs to child processes (dbt profiles from the database URL), not configuration.
+    derived = {"TRACKAI_DBT_HOST", "TRACKAI_DBT_PORT", "TRACKAI_DBT_USER", "TRACKAI_DBT_PASSWORD"}
+    derived |= {"TRACKAI_DBT_DBNAME", "TRACKAI_DBT_THREADS"}
+    seen: dict[str, str] = {}
+    for package in ("trackai", "trackai_cli", "ingest_service", "dagster_project"):
+        for path in (REPO_ROOT / package).rglob("*.py"):
+            for name in re.findall(r"\b(TRACKAI_[A-Z0-9_]*[A-Z0-9])\b", path.read_text()):
+                seen.setdefault(name, str(path.relative_to(REPO_ROOT)))
+    unknown = {n: p for n, p in seen.items() if n not in known | derived and n != "TRACKAI_"}
+    assert not unknown, f"variables read outside Settings: {unknown}"
+
+
+def test_sub_settings_keep_their_variable_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACKAI_MATCH_THRESHOLD", "0.75")
+    monkeypatch.setenv("TRACKAI_CAPI_BATCH_SIZE", "250")
+    monkeypatch.setenv("TRACKAI_ALARM_DLQ_WARN", "9")
+    monkeypatch.setenv("SENTRY_DSN", "http://k@127.0.0.1:1/1")
+    s = Settings()
+    assert (s.match.threshold, s.capi.batch_size, s.alarm.dlq_warn) == (0.75, 250, 9)
+    assert s.sentry_dsn == "http://k@127.0.0.1:1/1"
+    monkeypatch.setenv("TRACKAI_CAPI_BATCH_SIZE", "1001")
+    with pytest.raises(ValueError, match="batch_size"):
+        Settings()

@@ -181,12 +181,14 @@ def test_fbc_equality_and_fbclid_inside_fbc():
 
 
 def test_fbclid_from_fbc():
-    assert m.fbclid_from_fbc("fb.1.1554763741205.AbCdEfGhIjKlMnOpQrStUvWxYz1234567890") == (
+    from trackai.core.fbc import fbclid_from_fbc
+
+    assert fbclid_from_fbc("fb.1.1554763741205.AbCdEfGhIjKlMnOpQrStUvWxYz1234567890") == (
         "AbCdEfGhIjKlMnOpQrStUvWxYz1234567890"
     )
-    assert m.fbclid_from_fbc("fb.1.1554763741205.IwAR2.AQAAAAAA") == "IwAR2"
-    assert m.fbclid_from_fbc("garbage") is None
-    assert m.fbclid_from_fbc(None) is None
+    assert fbclid_from_fbc("fb.1.1554763741205.IwAR2.AQAAAAAA") == "IwAR2"
+    assert fbclid_from_fbc("garbage") is None
+    assert fbclid_from_fbc(None) is None
 
 
 # ---------------------------------------------------------------- probabilistic + scoring

@@ -3,7 +3,7 @@
 * :class:`Child` starts a command in its own session (``start_new_session``) with stdout/stderr in log
   files and always kills the whole process group (``os.killpg``) on exit.
 * :func:`run_dispatch_process` runs ONE production dispatch run (``trackai.dispatch.run_dispatch`` with
-  ``DispatchOptions.from_env``, what the Dagster asset calls) in a fresh Python process. Running this
+  ``DispatchOptions.from_settings``, what the Dagster asset calls) in a fresh Python process. Running this
   module (``python -m tests.reliability._dispatch_env '<json options>'``) is that child: it prints the
   run's summary as JSON on stdout; the ``trackai.*`` JSON logs go to stderr.
 * :class:`CapiMockProcess` is ``trackai capi-mock`` as a child process, driven over its control endpoints.
@@ -169,7 +169,9 @@ def _dispatch_main(argv: list[str]) -> int:
     settings = get_settings()
     assert_loopback(settings.meta_graph_url)
     configure_json_logging("trackai")
-    summary = run_dispatch(db.database_url(settings), settings, options=DispatchOptions.from_env(**overrides))
+    summary = run_dispatch(
+        db.database_url(settings), settings, options=DispatchOptions.from_settings(settings, **overrides)
+    )
     print(json.dumps(summary, default=str), flush=True)
     return 0
 

@@ -2,7 +2,7 @@
 
 Real processes: the fake is ``trackai capi-mock`` (its own process, faults switched over /_mock/config);
 every dispatch run is a fresh Python process running the production ``run_dispatch`` with
-``DispatchOptions.from_env`` (what the Dagster asset calls once per micro-batch), against a real
+``DispatchOptions.from_settings`` (what the Dagster asset calls once per micro-batch), against a real
 Postgres. Time is compressed 20x through the production knobs: back-offs 1-2-4-8-16 s become
 0.05-...-0.8 s, the breaker cool-down (TRACKAI_CAPI_BREAKER_COOLDOWN_SECONDS) 60 s -> 6 s (10x: it must outlast
 the ~3 s a fresh dispatch process needs to start, so some runs find the breaker open), the

@@ -19,7 +19,6 @@ dedupes on event_id for 48 h). A 'sent' row is never claimed again; only a DLQ r
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import uuid
@@ -56,18 +55,16 @@ class DispatchOptions:
     claim_limit: int = 200_000
 
     @classmethod
-    def from_env(cls, **overrides: object) -> DispatchOptions:
-        env = {
-            "batch_size": ("TRACKAI_CAPI_BATCH_SIZE", int),
-            "concurrency": ("TRACKAI_CAPI_CONCURRENCY", int),
-            "breaker_cooldown_seconds": ("TRACKAI_CAPI_BREAKER_COOLDOWN_SECONDS", float),
-            "deadline_margin_seconds": ("TRACKAI_CAPI_DEADLINE_MARGIN_SECONDS", float),
+    def from_settings(cls, settings: Settings | None = None, **overrides: object) -> DispatchOptions:
+        """TRACKAI_CAPI_* (``settings.capi``), then ``overrides``."""
+        capi = (settings or get_settings()).capi
+        values: dict[str, object] = {
+            "batch_size": capi.batch_size,
+            "concurrency": capi.concurrency,
+            "breaker_cooldown_seconds": capi.breaker_cooldown_seconds,
+            "deadline_margin_seconds": capi.deadline_margin_seconds,
+            **overrides,
         }
-        values: dict[str, object] = {}
-        for name, (var, cast) in env.items():
-            if os.environ.get(var):
-                values[name] = cast(os.environ[var])
-        values.update(overrides)
         options = cls(**values)  # type: ignore[arg-type]
         if not 1 <= options.batch_size <= validate.MAX_EVENTS_PER_REQUEST:
             raise ValueError("batch_size must be between 1 and 1000")
@@ -393,7 +390,7 @@ def run_dispatch(
     called after every HTTP response and before anything is recorded (crash injection in tests).
     """
     settings = settings or get_settings()
-    options = options or DispatchOptions.from_env()
+    options = options or DispatchOptions.from_settings(settings)
     if isinstance(conn_or_url, psycopg.Connection):
         return _run(
             conn_or_url, settings, now, sleep, options, transport, sender, after_send, tenant_id, enqueue
@@ -425,7 +422,7 @@ def _run(
     sender = sender or Sender(
         settings.meta_graph_url,
         settings.meta_api_version,
-        timeout_seconds=settings.capi_timeout_seconds,
+        timeout_seconds=settings.capi.timeout_seconds,
         max_connections=options.concurrency,
         transport=transport,
     )

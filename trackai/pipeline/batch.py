@@ -20,7 +20,6 @@ the cost follows the batch size, not the size of landing.clicks.
 from __future__ import annotations
 
 import io
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -28,8 +27,10 @@ from datetime import datetime, timedelta
 import polars as pl
 import psycopg
 
+from trackai.core import fbc as fbc_rules
 from trackai.pipeline import matching
 from trackai.pipeline.purchases import ATTRIBUTES, KEY, TRACKING_SESSION_KEYS, approved, fold_conversions
+from trackai.settings import MatchSettings, Settings, get_settings
 
 LOCK_KEY = 7_420_100  # pg advisory lock of the micro-batch writer
 WATERMARK_NAME = "conversions"
@@ -85,20 +86,26 @@ PURCHASE_WRITE_COLUMNS = [
 MATCH_WRITE_COLUMNS = [*matching.MATCH_COLUMNS, "partition_date"]
 
 
-def _env_float(name: str, default: float):
-    return lambda: float(os.environ.get(name, default))
+_DEFAULTS = MatchSettings.model_fields
 
 
 @dataclass(frozen=True)
-class MatchSettings:
-    """Matching knobs; defaults read from TRACKAI_MATCH_* when created (Dagster run config overrides)."""
+class MatchParams:
+    """Matching knobs of one run: ``from_settings()`` takes TRACKAI_MATCH_*; Dagster run config overrides."""
 
-    threshold: float = field(
-        default_factory=_env_float("TRACKAI_MATCH_THRESHOLD", matching.DEFAULT_THRESHOLD)
-    )
+    threshold: float = _DEFAULTS["threshold"].default
     semi_window_days: float = 7.0
-    probabilistic_window_hours: float = field(default_factory=_env_float("TRACKAI_MATCH_WINDOW_HOURS", 24))
-    deterministic_lookback_days: float = field(default_factory=_env_float("TRACKAI_MATCH_LOOKBACK_DAYS", 30))
+    probabilistic_window_hours: float = _DEFAULTS["window_hours"].default
+    deterministic_lookback_days: float = _DEFAULTS["lookback_days"].default
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> MatchParams:
+        match = (settings or get_settings()).match
+        return cls(
+            threshold=match.threshold,
+            probabilistic_window_hours=match.window_hours,
+            deterministic_lookback_days=match.lookback_days,
+        )
 
 
 @dataclass
@@ -309,7 +316,7 @@ def _identities_for(conn: psycopg.Connection, purchases: pl.DataFrame) -> pl.Dat
 
 
 def match_batch(
-    conn: psycopg.Connection, purchases: pl.DataFrame, settings: MatchSettings, timings: dict | None = None
+    conn: psycopg.Connection, purchases: pl.DataFrame, settings: MatchParams, timings: dict | None = None
 ) -> pl.DataFrame:
     """Fetch candidates stage by stage (only for purchases still unmatched) and pick the best match."""
     timings = timings if timings is not None else {}
@@ -346,7 +353,7 @@ def match_batch(
     rest = purchases.join(det.select(key), on=key, how="anti")
     if not rest.is_empty():
         fb = rest.with_columns(
-            pl.col("fbc").map_elements(matching.fbclid_from_fbc, return_dtype=pl.String).alias("fbc_fbclid")
+            pl.col("fbc").map_elements(fbc_rules.fbclid_from_fbc, return_dtype=pl.String).alias("fbc_fbclid")
         )
         fbclids = pl.concat(
             [fb.select("tenant_id", "purchase_time", pl.col(c).alias("k")) for c in ("fbclid", "fbc_fbclid")]
@@ -471,12 +478,12 @@ def run_batch(
     mode: str,
     upto: int | None = None,
     window: tuple[datetime, datetime] | None = None,
-    settings: MatchSettings | None = None,
+    settings: MatchParams | None = None,
 ) -> BatchSummary:
     """Run one micro-batch (see module docstring). ``upto`` bounds incremental mode (default: latest)."""
     if mode not in ("incremental", "recompute"):
         raise ValueError(f"unknown mode {mode!r}")
-    settings = settings or MatchSettings()
+    settings = settings or MatchParams.from_settings()
     summary = BatchSummary(mode=mode)
     timings = summary.timings_ms
     started = time.perf_counter()

@@ -33,6 +33,9 @@ from datetime import timedelta
 
 import polars as pl
 
+from trackai.core import fbc as fbc_rules
+from trackai.settings import MatchSettings
+
 STAGE_RANK = {"deterministic": 0, "semi_deterministic": 1, "probabilistic": 2}
 STAGE_SCORE = {"deterministic": 1.0, "semi_deterministic": 0.9}
 SEMI_WINDOW = timedelta(days=7)
@@ -40,7 +43,7 @@ PROBABILISTIC_WINDOW = timedelta(hours=24)
 # Gateways stamp purchases with their own clocks, Kiwify only to the minute: a click recorded by our
 # server up to this long after the stamped purchase time still counts as "before" the purchase.
 CLOCK_SKEW = timedelta(minutes=2)
-DEFAULT_THRESHOLD = 0.6
+DEFAULT_THRESHOLD = MatchSettings.model_fields["threshold"].default
 
 # Probabilistic weights (sum to 1.0).
 W_IP_EXACT = 0.45  # same client IP
@@ -134,17 +137,6 @@ def ip_network_key(ip: str | None) -> str | None:
         return None
     prefix = 24 if addr.version == 4 else 64
     return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
-
-
-def fbclid_from_fbc(fbc: str | None) -> str | None:
-    """The fbclid inside ``fb.<subdomain>.<ms>.<fbclid>[.<appendix>]`` (never re-cased or decoded)."""
-    if not fbc:
-        return None
-    parts = fbc.split(".")
-    if len(parts) < 4 or parts[0] != "fb":
-        return None
-    # Parameter Builder appends an 8-char appendix; fbclids themselves contain no dots.
-    return parts[3] or None
 
 
 def ua_family_expr(col: str) -> pl.Expr:
@@ -269,7 +261,7 @@ def semi_deterministic_candidates(
         return _empty_candidates()
     purchases, clicks = conform(purchases, PURCHASE_SCHEMA), conform(clicks, CLICK_SCHEMA)
     p = purchases.select(*_PURCHASE_KEY, "purchase_time", "fbc", "fbclid").with_columns(
-        pl.col("fbc").map_elements(fbclid_from_fbc, return_dtype=pl.String).alias("fbc_fbclid")
+        pl.col("fbc").map_elements(fbc_rules.fbclid_from_fbc, return_dtype=pl.String).alias("fbc_fbclid")
     )
     c = clicks.select("tenant_id", "click_id", "occurred_at", "fbc", "fbclid")
     out = [_empty_candidates()]

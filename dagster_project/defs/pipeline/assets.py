@@ -92,9 +92,9 @@ class MicroBatchConfig(dg.Config):
 def micro_batch(context: dg.AssetExecutionContext, config: MicroBatchConfig, postgres: PostgresResource):
     from dataclasses import replace
 
-    from trackai.pipeline.batch import MatchSettings, run_batch
+    from trackai.pipeline.batch import MatchParams, run_batch
 
-    settings = MatchSettings()
+    settings = MatchParams.from_settings()
     overrides = {k: v for k, v in config.model_dump().items() if v is not None}
     settings = replace(settings, **overrides) if overrides else settings
     tags = context.run.tags

@@ -10,19 +10,16 @@ Rows younger than TRACKAI_PIPELINE_SETTLE_SECONDS (default 5) wait for the next 
 commits out of order is not skipped by the watermark. Sensor status: RUNNING by default (set TRACKAI_PIPELINE_SENSOR_DEFAULT=stopped to ship it off).
 """
 
-import os
-
 import dagster as dg
 
 from dagster_project.defs.pipeline.jobs import micro_batch_job
 from dagster_project.lib.resources import PostgresResource
+from trackai.settings import get_settings
 
 SENSOR_NAME = "micro_batch_sensor"
-# Rows younger than this wait for the next tick (identity values may commit out of order).
-DEFAULT_SETTLE_SECONDS = 5.0
 DEFAULT_STATUS = (
     dg.DefaultSensorStatus.STOPPED
-    if os.environ.get("TRACKAI_PIPELINE_SENSOR_DEFAULT", "running").lower() == "stopped"
+    if get_settings().pipeline.sensor_default == "stopped"
     else dg.DefaultSensorStatus.RUNNING
 )
 
@@ -37,7 +34,7 @@ DEFAULT_STATUS = (
 def micro_batch_sensor(context: dg.SensorEvaluationContext, postgres: PostgresResource):
     from dagster_project.runner import plan_incremental
 
-    settle = float(os.environ.get("TRACKAI_PIPELINE_SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS))
+    settle = get_settings().pipeline.settle_seconds
     with postgres.connect() as conn:
         plan = plan_incremental(conn, settle_seconds=settle)
     if plan is None:

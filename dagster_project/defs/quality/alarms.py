@@ -6,7 +6,6 @@ Each returns an ``AlarmResult``; ``dagster_project.defs.quality`` wraps them as 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,15 +14,13 @@ import psycopg
 
 from dagster_project.defs.quality.config import AlarmThresholds
 from trackai.core import emq
+from trackai.settings import get_settings
 
-RUNBOOK_BASE_URL = os.environ.get(
-    "TRACKAI_RUNBOOK_BASE_URL", "https://github.com/trackai/trackai/blob/main/docs/runbooks/"
-)
 WARN, ERROR = "WARN", "ERROR"
 
 
 def runbook_url(page: str) -> str:
-    base = os.environ.get("TRACKAI_RUNBOOK_BASE_URL", RUNBOOK_BASE_URL)
+    base = get_settings().runbook_base_url
     return base.rstrip("/") + "/" + page
 
 

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import dagster as dg
+
+from trackai.settings import get_settings
 
 
 class AlarmThresholds(dg.ConfigurableResource):
@@ -35,10 +36,5 @@ class AlarmThresholds(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls, **overrides: Any) -> AlarmThresholds:
-        values: dict[str, Any] = {}
-        for name, field in cls.model_fields.items():
-            raw = os.environ.get(f"TRACKAI_ALARM_{name.upper()}")
-            if raw is not None:
-                values[name] = field.annotation(raw) if field.annotation in (int, float, str) else raw
-        values.update(overrides)
-        return cls(**values)
+        """TRACKAI_ALARM_* (``settings.alarm``), then ``overrides``."""
+        return cls(**{**get_settings().alarm.model_dump(), **overrides})

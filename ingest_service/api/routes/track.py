@@ -16,13 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ingest_service.core.deps import BodyTooLarge, client_ip, read_body, state, too_many, unavailable
 from ingest_service.core.logging import log
 from ingest_service.core.store import DatabaseUnavailable, RowRefused
-from trackai.core.gateways.base import fbclid_from_fbc
+from trackai.core.fbc import build_fbc, fbclid_from_fbc, is_valid_fbc, is_valid_fbclid, is_valid_fbp
 from trackai.core.pii import hash_email, hash_phone
 
 router = APIRouter(tags=["tracking"])
 _FBCLID = re.compile(r"[?&]fbclid=([^&#]*)")
-_FBC_SHAPE = re.compile(r"^fb\.[0-9]+\.[0-9]{10,14}\.[^\s]+$")
-_FBP_SHAPE = re.compile(r"^fb\.[0-9]+\.[0-9]{10,14}\.[0-9]+")
 _UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "src", "sck", "xcod")
 
 
@@ -54,10 +52,10 @@ def raw_fbclid(url: str | None) -> str | None:
 def resolve_fbc(given: str | None, fbclid: str | None, now_ms: int) -> str | None:
     """Keep a well-formed fbc for the same fbclid verbatim; otherwise build ``fb.1.<first-seen-ms>.<fbclid>``."""
     given = given.strip() if given else None
-    if given and not _FBC_SHAPE.match(given):
+    if given and not is_valid_fbc(given):
         given = None
-    if fbclid and (not given or fbclid_from_fbc(given) != fbclid):
-        return f"fb.1.{now_ms}.{fbclid}"
+    if fbclid and is_valid_fbclid(fbclid) and fbclid_from_fbc(given) != fbclid:
+        return build_fbc(fbclid, now_ms)
     return given
 
 
@@ -111,7 +109,7 @@ async def track_click(request: Request) -> JSONResponse:
         now_ms = int(time.time() * 1000)
         fbclid = raw_fbclid(click.url)
         fbc = resolve_fbc(click.fbc, fbclid, now_ms)
-        fbp = click.fbp.strip() if click.fbp and _FBP_SHAPE.match(click.fbp.strip()) else None
+        fbp = click.fbp.strip() if click.fbp and is_valid_fbp(click.fbp.strip()) else None
         params = {
             "tenant": click.tenant_id,
             "event_type": click.event_type,

@@ -23,17 +23,16 @@ Inputs are plain mappings (rows of ``core.purchases``, ``core.matches``, ``core.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
+from trackai.core import fbc as fbc_rules
 from trackai.core import pii
 
 EVENT_NAME = "Purchase"
 WEBSITE = "website"
 NON_WEB_SOURCE = "other"
-_FBC_SHAPE = re.compile(r"^fb\.[0-9]{1,2}\.[0-9]{10,13}\.(?!fb\.)[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)?$")
 
 
 def _text(value: object) -> str | None:
@@ -108,7 +107,7 @@ def build_purchase_event(purchase: Mapping, match: Mapping | None = None) -> dic
         _put(user_data, "client_ip_address", purchase.get("client_ip"))
         _put(user_data, "client_user_agent", purchase.get("user_agent"))
         fbc = purchase.get("fbc")
-        if isinstance(fbc, str) and _FBC_SHAPE.match(fbc):
+        if fbc_rules.is_valid_fbc(fbc):
             user_data["fbc"] = fbc
         _put(user_data, "fbp", purchase.get("fbp"))
     event["user_data"] = user_data

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from trackai.core import fbc as fbc_rules
+
 MAX_EVENTS_PER_REQUEST = 1000
 MAX_AGE_SECONDS = 7 * 24 * 3600
 FUTURE_TOLERANCE_SECONDS = 60  # Meta states no tolerance; RudderStack refuses > 1 minute ahead
@@ -37,9 +39,6 @@ BASELINE_INSUFFICIENT_COMBOS: tuple[frozenset[str], ...] = (
     frozenset({"ln", "ge"}),
 )
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-# fb.{subdomainIndex}.{creationTime ms}.{fbclid}[.{appendix}]; the fbclid must not itself be an fbc.
-_FBC = re.compile(r"^fb\.[0-9]{1,2}\.[0-9]{10,13}\.(?!fb\.)[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)?$")
-_FBP = re.compile(r"^fb\.[0-9]{1,2}\.[0-9]{10,13}\.[0-9]+(\.[A-Za-z0-9_\-]+)?$")
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 
 SUBCODE_FBC = 2804001  # attested (Adsmurai issue #6, PostHog PR #73897)
@@ -150,10 +149,10 @@ def _user_data_issues(user_data: dict) -> list[Issue]:
                 )
                 break
     fbc = user_data.get("fbc")
-    if fbc is not None and (not isinstance(fbc, str) or not _FBC.match(fbc)):
+    if fbc is not None and not fbc_rules.is_valid_fbc(fbc):
         issues.append(Issue(SUBCODE_FBC, "Click ID Incorrectly Formatted", "The fbc value is malformed"))
     fbp = user_data.get("fbp")
-    if fbp is not None and (not isinstance(fbp, str) or not _FBP.match(fbp)):
+    if fbp is not None and not fbc_rules.is_valid_fbp(fbp):
         issues.append(
             Issue(SUBCODE_MISSING, "Browser ID Incorrectly Formatted", "The fbp value is malformed")
         )

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from trackai.core.fbc import fbclid_from_fbc
 from trackai.core.pii import hash_email, hash_phone
 
 CANONICAL_STATUSES = ("approved", "pending", "refunded", "chargeback", "canceled", "other")
@@ -275,15 +276,6 @@ def session_from_tracking(tracking: Mapping[str, str], fallback_keys: tuple[str,
         value = tracking.get(key)
         if looks_like_session_id(value):
             return value
-    return None
-
-
-def fbclid_from_fbc(fbc: str | None) -> str | None:
-    if not fbc:
-        return None
-    parts = fbc.split(".", 3)
-    if len(parts) == 4 and parts[0] == "fb":
-        return parts[3].split(".")[0] if parts[3] else None
     return None
 
 
