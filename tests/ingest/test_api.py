@@ -195,7 +195,7 @@ def test_click_builds_fbc_once_and_lands_identity(client, conn, make_tenant) -> 
                 "tenant_id": tenant_id,
                 "session_id": "tai_sess0001",
                 "event_type": "lead",
-                "url": "https://lp.example.com/oferta?utm_source=facebook&fbclid=IwAR2_AbC-xyz%3D&x=1",
+                "url": "https://lp.example.com/oferta?utm_source=facebook&fbclid=IwAR2_AbC-xyz&x=1",
                 "referrer": "https://facebook.com/",
                 "fbp": "fb.1.1731000000000.123456789",
                 "email": EMAIL,
@@ -211,7 +211,7 @@ def test_click_builds_fbc_once_and_lands_identity(client, conn, make_tenant) -> 
     assert r.status_code == 202, r.text
     fbc = r.json()["fbc"]
     prefix, ms, fbclid = fbc.split(".", 3)[0:2], int(fbc.split(".")[2]), fbc.split(".", 3)[3]
-    assert prefix == ["fb", "1"] and before <= ms <= int(time.time() * 1000) and fbclid == "IwAR2_AbC-xyz%3D"
+    assert prefix == ["fb", "1"] and before <= ms <= int(time.time() * 1000) and fbclid == "IwAR2_AbC-xyz"
     row = conn.execute(
         "SELECT event_type, fbclid, fbc, fbp, host(client_ip), user_agent, utm, email_hash FROM landing.clicks WHERE tenant_id = %s",
         (tenant_id,),
@@ -219,7 +219,7 @@ def test_click_builds_fbc_once_and_lands_identity(client, conn, make_tenant) -> 
     # Peer 203.0.113.9 is not a trusted proxy: X-Forwarded-For is ignored.
     assert row == (
         "lead",
-        "IwAR2_AbC-xyz%3D",
+        "IwAR2_AbC-xyz",
         fbc,
         "fb.1.1731000000000.123456789",
         "203.0.113.9",
@@ -232,14 +232,14 @@ def test_click_builds_fbc_once_and_lands_identity(client, conn, make_tenant) -> 
     ).fetchall()
     assert ident == [("tai_sess0001", sha256_hex("5511987654321"))]
     # An fbc cookie for the same fbclid is kept verbatim.
-    kept = "fb.1.1700000000000.IwAR2_AbC-xyz%3D"
+    kept = "fb.1.1700000000000.IwAR2_AbC-xyz"
     r = client.post(
         "/api/v1/track/click",
         json={
             "tenant_id": tenant_id,
             "session_id": "tai_sess0001",
             "fbc": kept,
-            "url": "https://lp.example.com/?fbclid=IwAR2_AbC-xyz%3D",
+            "url": "https://lp.example.com/?fbclid=IwAR2_AbC-xyz",
         },
     )
     assert r.json()["fbc"] == kept
