@@ -160,9 +160,37 @@ def constant_time_equal(a: str | bytes | None, b: str | bytes | None) -> bool:
     return hmac.compare_digest(a_bytes, b_bytes)
 
 
+# No gateway sends a number longer than this (ids, cents, epoch ms, prices); a 5,000-digit integer would
+# otherwise raise past the mapping (int digit limit) or reach jsonb as inf/NaN.
+MAX_NUMBER_CHARS = 40
+
+
+def _bounded_int(raw: str) -> int:
+    if len(raw) > MAX_NUMBER_CHARS:
+        raise MappingError(f"number with {len(raw)} characters (more than {MAX_NUMBER_CHARS})")
+    return int(raw)
+
+
+def _bounded_decimal(raw: str) -> Decimal:
+    value = Decimal(raw) if len(raw) <= MAX_NUMBER_CHARS else None
+    if value is None or abs(value.adjusted()) > MAX_NUMBER_CHARS:
+        raise MappingError(f"number {raw[:20]!r} is out of range")
+    return value
+
+
+def _no_constants(raw: str) -> Any:
+    raise MappingError(f"{raw} is not a JSON number")
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
+    """A JSON object with bounded numbers (Decimal, never float); MappingError for anything else."""
     try:
-        value = json.loads(body.decode("utf-8"), parse_float=Decimal)
+        value = json.loads(
+            body.decode("utf-8"),
+            parse_int=_bounded_int,
+            parse_float=_bounded_decimal,
+            parse_constant=_no_constants,
+        )
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise MappingError(f"body is not JSON: {exc}") from exc
     if not isinstance(value, dict):
