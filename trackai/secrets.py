@@ -7,8 +7,11 @@ In development with no key configured, a key is generated once under the data fo
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -34,10 +37,29 @@ def _key(settings: Settings) -> bytes:
         raise SecretError("TRACKAI_SECRET_KEY is required outside development")
     key_file = settings.data_dir / "dev_secret.key"
     if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        key_file.write_bytes(Fernet.generate_key())
-        key_file.chmod(0o600)
+        _create_dev_key(key_file)
     return key_file.read_bytes().strip()
+
+
+def _create_dev_key(key_file: Path) -> None:
+    """Owner-only (0600) from its first byte, and complete before it appears under its name.
+
+    The key is written to a private temporary file (created 0600 with O_EXCL, never chmod-ed later)
+    and hard-linked into place; the link fails if a concurrent first run got there first, whose key
+    is then kept, so every process encrypts with the same one.
+    """
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = key_file.with_name(f".{key_file.name}.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(Fernet.generate_key())
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, key_file)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @lru_cache(maxsize=4)
