@@ -64,11 +64,12 @@ def webhook_url(tenant_id: str, gateway: str, settings: Settings | None = None) 
     return f"{base}/api/v1/webhooks/{gateway}/{tenant_id}"
 
 
-def parse_gateway_secret(assignment: str) -> tuple[str, str]:
+def parse_gateway_secret(assignment: str, *, option: str = "--gateway-secret") -> tuple[str, str]:
+    """``GATEWAY=VALUE`` -> (gateway, VALUE); the error never echoes VALUE (it may be a secret)."""
     gateway, sep, secret = assignment.partition("=")
     gateway = gateway.strip().lower()
     if not sep or not secret:
-        raise TenantError(f"--gateway-secret expects GATEWAY=SECRET, got {assignment!r}")
+        raise TenantError(f"{option} expects GATEWAY=VALUE (for example hotmart=-)")
     if gateway not in GATEWAYS:
         raise TenantError(f"unknown gateway {gateway!r}; expected one of {', '.join(GATEWAYS)}")
     return gateway, secret
