@@ -5,11 +5,18 @@ chars, 1 year); ``_fbc`` kept per Meta's recipe (90 days, rewritten only when th
 differs from the stored one, ``fb.<subdomainIndex>.<ms>.<fbclid>`` with the fbclid verbatim); posts
 the click to /api/v1/track/click; appends the session id to checkout links (``src``/``sck`` for
 Hotmart, Kiwify and Perfect Pay, ``client_reference_id`` for Stripe Payment Links).
+
+Everything the snippet writes into a cookie is checked against the one grammar first (the session id of
+``trackai.core.session_id``, the fbclid of ``trackai.core.fbc``, both injected as JS regexes below): a URL
+such as ``?fbclid=abc;Domain=seller.com`` must not add cookie attributes.
 """
 
 from __future__ import annotations
 
 import json
+
+from trackai.core import session_id
+from trackai.core.fbc import FBCLID_PATTERN
 
 PLATFORM_HOSTS = {
     "hotmart": ["pay.hotmart.com", "go.hotmart.com"],
@@ -24,9 +31,14 @@ PLATFORM_PARAMS = {
     "stripe": ["client_reference_id"],
 }
 
+# The fbclid grammar as a JavaScript regex literal (anchored like FBCLID_RE).
+FBCLID_JS_PATTERN = f"/^{FBCLID_PATTERN}$/"
+
 _TEMPLATE = r"""(function () {
   "use strict";
   var CFG = __CONFIG__;
+  var SID_RE = __SID_RE__;
+  var FBCLID_RE = __FBCLID_RE__;
   var DAY = 864e5;
   if (window.__trackai_loaded) { return; }
   window.__trackai_loaded = true;
@@ -40,11 +52,11 @@ _TEMPLATE = r"""(function () {
     document.cookie = name + "=" + value + "; Max-Age=" + Math.round(days * 86400) + "; Path=/; SameSite=Lax" + secure;
   }
   function randomId() {
-    var alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    var bytes = new Uint8Array(22), out = "";
+    var alphabet = __SID_ALPHABET__;
+    var bytes = new Uint8Array(__SID_LENGTH__), out = "";
     (window.crypto || window.msCrypto).getRandomValues(bytes);
     for (var i = 0; i < bytes.length; i++) { out += alphabet[bytes[i] % alphabet.length]; }
-    return "tai_" + out;
+    return "__SID_PREFIX__" + out;
   }
   // The fbclid exactly as it appears in the URL: never decoded, re-encoded or case-changed.
   function rawParam(search, name) {
@@ -53,11 +65,12 @@ _TEMPLATE = r"""(function () {
   }
 
   var sid = getCookie("_tai_sid");
-  if (!sid || !/^tai_[A-Za-z0-9]{8,64}$/.test(sid)) { sid = randomId(); }
+  if (!sid || !SID_RE.test(sid)) { sid = randomId(); }
   setCookie("_tai_sid", sid, 365);
 
   // Meta's _fbc recipe: write when missing or when the URL's fbclid differs from the stored one.
   var fbclid = rawParam(location.search, "fbclid");
+  if (fbclid && !FBCLID_RE.test(fbclid)) { fbclid = null; }  // not an fbclid: never written to a cookie
   var fbc = getCookie("_fbc");
   if (fbclid) {
     var stored = fbc ? fbc.split(".").slice(3).join(".") : null;
@@ -128,6 +141,15 @@ _TEMPLATE = r"""(function () {
 })();
 """
 
+# The one-grammar constants, filled in once.
+_SCRIPT = (
+    _TEMPLATE.replace("__SID_RE__", session_id.JS_PATTERN)
+    .replace("__SID_LENGTH__", str(session_id.RANDOM_LENGTH))
+    .replace("__SID_PREFIX__", session_id.PREFIX)
+    .replace("__SID_ALPHABET__", json.dumps(session_id.ALPHABET))
+    .replace("__FBCLID_RE__", FBCLID_JS_PATTERN)
+)
+
 
 def render_snippet(tenant_id: str, base_url: str, platform: str | None = None) -> str:
     if platform is not None and platform not in PLATFORM_HOSTS:
@@ -139,4 +161,4 @@ def render_snippet(tenant_id: str, base_url: str, platform: str | None = None) -
         "hosts": {p: PLATFORM_HOSTS[p] for p in platforms},
         "params": {p: PLATFORM_PARAMS[p] for p in platforms},
     }
-    return _TEMPLATE.replace("__CONFIG__", json.dumps(config))
+    return _SCRIPT.replace("__CONFIG__", json.dumps(config))  # last: config values are never rescanned

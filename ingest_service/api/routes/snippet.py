@@ -11,6 +11,10 @@ from ingest_service.core.deps import state
 from trackai.core.snippet import PLATFORM_HOSTS, render_snippet
 
 router = APIRouter(tags=["tracking"])
+# nosniff: browsers run the body only as the declared JavaScript. Sellers' pages load it on every view:
+# cached for 5 minutes (a snippet change reaches every page within that), errors never cached.
+_HEADERS = {"X-Content-Type-Options": "nosniff", "Cross-Origin-Resource-Policy": "cross-origin"}
+_CACHE_OK = "public, max-age=300"
 
 
 @router.get(
@@ -26,11 +30,20 @@ async def snippet(tenant_id: str, request: Request, platform: str | None = None)
     try:
         tenant = uuid.UUID(tenant_id)
     except ValueError:
-        return JSONResponse({"detail": "tenant id must be a UUID"}, status_code=404)
+        return JSONResponse(
+            {"detail": "tenant id must be a UUID"},
+            status_code=404,
+            headers={**_HEADERS, "Cache-Control": "no-store"},
+        )
     if platform is not None and platform not in PLATFORM_HOSTS:
         return JSONResponse(
             {"detail": f"unknown platform {platform!r}; expected one of {', '.join(PLATFORM_HOSTS)}"},
             status_code=400,
+            headers={**_HEADERS, "Cache-Control": "no-store"},
         )
     js = render_snippet(str(tenant), state(request).settings.public_base_url, platform)
-    return Response(js, media_type="application/javascript", headers={"Cache-Control": "public, max-age=300"})
+    return Response(
+        js,
+        media_type="application/javascript; charset=utf-8",
+        headers={**_HEADERS, "Cache-Control": _CACHE_OK},
+    )
