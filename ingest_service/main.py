@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from ingest_service.api.routes import health, snippet, track, webhooks
+from ingest_service.api.routes import docs, health, snippet, track, webhooks
 from ingest_service.core import logging as ingest_logging
 from ingest_service.core.deps import AppState, parse_networks
 from ingest_service.core.metrics import Metrics, MetricsMiddleware
@@ -39,12 +39,15 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         version="1.0",
         description="Verified gateway webhooks and landing clicks, landed in Postgres before any 2xx.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by routes/docs.py (no CDN)
+        redoc_url=None,
     )
     app.state.ingest = AppState(settings, store, metrics, parse_networks(settings.trusted_proxies), expected)
     app.include_router(webhooks.router)
     app.include_router(track.router)
     app.include_router(snippet.router)
     app.include_router(health.router)
+    docs.install(app)
     # Browsers post clicks from the sellers' own domains; no cookies cross origins (no credentials).
     app.add_middleware(
         CORSMiddleware,
