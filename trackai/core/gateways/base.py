@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from trackai.core.fbc import fbclid_from_fbc
 from trackai.core.pii import hash_email, hash_phone
+from trackai.core.session_id import is_session_id
 
 CANONICAL_STATUSES = ("approved", "pending", "refunded", "chargeback", "canceled", "other")
 # Kiwify and Perfect Pay send naive local timestamps; we read them as Brazilian local time
@@ -45,8 +46,6 @@ TRACKING_KEYS = (
     "client_reference_id",
     "session_id",
 )
-SESSION_PREFIX = "tai_"  # session ids minted by the tracking snippet (docs/tracking.md)
-_SESSION_SHAPE = re.compile(r"^[A-Za-z0-9._:~-]{4,200}$")
 
 
 class AuthError(Exception):
@@ -289,22 +288,15 @@ def tracking_params(*sources: Any) -> dict[str, str]:
     return found
 
 
-def looks_like_session_id(value: str | None) -> bool:
-    if not value or "|" in value or value.upper().startswith("HOTMART_"):
-        return False
-    return bool(_SESSION_SHAPE.match(value))
-
-
-def session_from_tracking(tracking: Mapping[str, str], fallback_keys: tuple[str, ...]) -> str | None:
-    """The snippet's ``tai_`` id wherever it landed, else the gateway's conventional carrier."""
-    for value in tracking.values():
-        if value.startswith(SESSION_PREFIX) and looks_like_session_id(value):
-            return value
-    for key in fallback_keys:
-        value = tracking.get(key)
-        if looks_like_session_id(value):
-            return value
-    return None
+def session_from_tracking(tracking: Mapping[str, str], carriers: tuple[str, ...]) -> str | None:
+    """The snippet's session id (``trackai.core.session_id``) the checkout carried: the gateway's usual
+    carriers first, then any other tracking value. Nothing else is a session id: a utm value or a gateway
+    default (``HOTMART_PRODUCT_PAGE``) would join every checkout that carries it to a click anyone can post
+    (issue 22, finding 1)."""
+    for key in carriers:
+        if is_session_id(tracking.get(key)):
+            return tracking[key]
+    return next((value for value in tracking.values() if is_session_id(value)), None)
 
 
 # --- redaction (one implementation for every gateway) ---------------------------------------
