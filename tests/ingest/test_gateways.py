@@ -261,11 +261,13 @@ def test_hotmart_session_ignores_hotmart_enum_and_pipe_packed_sck() -> None:
     payload["data"]["purchase"]["origin"] = {
         "sck": "facebook|cpc|bf24|ad1|",
         "src": "fb-ads",
-        "xcod": "visitor-7f3c",
+        "xcod": "tai_Q2x9fKd3LmN8pR4sT6vW1y",
     }
-    assert _map("hotmart", payload).conversion.session_id == "visitor-7f3c"
-    payload["data"]["purchase"]["origin"] = {"sck": "HOTMART_PRODUCT_PAGE"}
-    assert _map("hotmart", payload).conversion.session_id is None
+    assert _map("hotmart", payload).conversion.session_id == "tai_Q2x9fKd3LmN8pR4sT6vW1y"
+    # only the snippet's shape is a session id (issue 22): gateway defaults and free text never are
+    for origin in ({"sck": "HOTMART_PRODUCT_PAGE"}, {"xcod": "visitor-7f3c"}, {"src": "facebook"}):
+        payload["data"]["purchase"]["origin"] = origin
+        assert _map("hotmart", payload).conversion.session_id is None
 
 
 def test_unmappable_bodies_raise_mapping_error() -> None:
