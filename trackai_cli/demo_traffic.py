@@ -2,7 +2,8 @@
 
 Pure planning only (no I/O): ``plan_traffic`` decides who clicks with what, and which purchases
 should match by session id, by email, by fbclid, probabilistically, or not at all, so the demo
-summary can be checked against the plan. ``trackai_cli.demo`` sends it over HTTP, signed as the
+summary can be checked against the plan. Session ids have the snippet's shape (``trackai.core.session_id``),
+drawn from the seeded generator so a seed plans the same traffic: only such ids match deterministically. ``trackai_cli.demo`` sends it over HTTP, signed as the
 gateways sign.
 """
 
@@ -12,6 +13,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+
+from trackai.core import session_id
 
 USER_AGENTS = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
@@ -85,7 +88,7 @@ def plan_traffic(
     for i in range(visitors):
         has_fbclid = rng.random() < 0.7
         fbclid = f"IwAR{short[-4:]}{i:05d}{rng.getrandbits(40):x}" if has_fbclid else None
-        session = f"tai_{short}{i:05d}{rng.getrandbits(32):08x}"  # the snippet's shape
+        session = session_id.PREFIX + "".join(rng.choices(session_id.ALPHABET, k=session_id.RANDOM_LENGTH))
         landing = f"https://{short}.example.com/oferta?utm_source=facebook&utm_campaign=bf"
         if fbclid:
             landing += f"&fbclid={fbclid}"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from tests.matching.landing_rows import sid
 from trackai.core.event_id import event_id
 from trackai.pipeline import matching as m
 from trackai.pipeline.purchases import approved, fold_conversions
@@ -16,6 +17,7 @@ UA_CHROME_ANDROID = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/1
 UA_CHROME_ANDROID_2 = (
     "Mozilla/5.0 (Linux; Android 13; SM-A515F) AppleWebKit/537.36 Chrome/125.0 Mobile Safari/537.36"
 )
+S1, S, U, LEAD, OTHER = (sid(label) for label in ("sess-1", "s", "u", "lead", "s-other"))
 UA_SAFARI_IOS = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Version/17.5 Mobile/15E148 Safari/604.1"
 )
@@ -27,7 +29,7 @@ def purchases(*rows: dict) -> pl.DataFrame:
 
 
 def clicks(*rows: dict) -> pl.DataFrame:
-    base = {"tenant_id": "t1", "session_id": "s-other", "utm": "{}"}
+    base = {"tenant_id": "t1", "session_id": OTHER, "utm": "{}"}
     return m.conform(pl.DataFrame([{**base, **r} for r in rows]), m.CLICK_SCHEMA)
 
 
@@ -42,10 +44,8 @@ def best(p, c, ids=NO_IDS, **kw) -> dict[str, dict]:
 
 
 def test_session_key_matches_deterministically():
-    p = purchases({"order_id": "o1", "session_keys": ["sess-1"]})
-    c = clicks(
-        {"click_id": 1, "session_id": "sess-1", "occurred_at": T - timedelta(days=2), "fbc": "fb.1.1.X"}
-    )
+    p = purchases({"order_id": "o1", "session_keys": [S1]})
+    c = clicks({"click_id": 1, "session_id": S1, "occurred_at": T - timedelta(days=2), "fbc": "fb.1.1.X"})
     got = best(p, c)["o1"]
     assert (got["stage"], got["click_id"], got["score"], got["matched_keys"]) == (
         "deterministic",
@@ -56,46 +56,104 @@ def test_session_key_matches_deterministically():
     assert got["fbc"] == "fb.1.1.X"
 
 
-def test_email_identity_matches_deterministically_and_lists_both_keys():
+def test_session_beats_a_lead_identity_of_the_same_click():
     h = "a" * 64
-    p = purchases({"order_id": "o1", "session_keys": ["sess-1"], "email_hash": h})
-    c = clicks({"click_id": 7, "session_id": "sess-1", "occurred_at": T - timedelta(hours=1)})
-    ids = m.conform(
-        pl.DataFrame(
-            [{"tenant_id": "t1", "session_id": "sess-1", "email_hash": h, "seen_at": T - timedelta(hours=1)}]
-        ),
-        m.IDENTITY_SCHEMA,
+    p = purchases({"order_id": "o1", "session_keys": [S1], "email_hash": h})
+    c = clicks({"click_id": 7, "session_id": S1, "occurred_at": T - timedelta(hours=1)})
+    got = best(p, c, identities((S1, h, T - timedelta(hours=1))))["o1"]
+    assert got["stage"] == "deterministic" and got["matched_keys"] == ["session_id"]
+
+
+def identities(*rows: tuple[str, str, datetime], column: str = "email_hash") -> pl.DataFrame:
+    frame = pl.DataFrame(
+        [{"tenant_id": "t1", "session_id": s, column: h, "seen_at": at} for s, h, at in rows]
     )
-    got = best(p, c, ids)["o1"]
-    assert got["stage"] == "deterministic" and got["matched_keys"] == ["session_id", "email_hash"]
+    return m.conform(frame, m.IDENTITY_SCHEMA)
+
+
+def test_lead_identity_is_semi_deterministic_below_fbc_and_fbclid():
+    h = "a" * 64
+    p = purchases({"order_id": "o1", "email_hash": h}, {"order_id": "o2", "email_hash": h, "fbclid": "F2"})
+    c = clicks(
+        {"click_id": 7, "session_id": LEAD, "occurred_at": T - timedelta(hours=1)},
+        {"click_id": 8, "session_id": OTHER, "fbclid": "F2", "occurred_at": T - timedelta(hours=3)},
+    )
+    got = best(p, c, identities((LEAD, h, T - timedelta(hours=1))))
+    assert (got["o1"]["stage"], got["o1"]["click_id"], got["o1"]["score"]) == (
+        "semi_deterministic",
+        7,
+        m.IDENTITY_SCORE,
+    )
+    assert got["o1"]["matched_keys"] == ["email_hash"]
+    assert got["o2"]["click_id"] == 8 and got["o2"]["matched_keys"] == ["fbclid"]  # the purchase's own fbclid
+
+
+def test_lead_identity_claimed_by_two_sessions_matches_nothing():
+    """The buyer's own lead and an attacker's lead with the same email: we cannot tell them apart."""
+    h = "c" * 64
+    attacker = sid("attacker")
+    p = purchases({"order_id": "o1", "email_hash": h})
+    c = clicks(
+        {"click_id": 7, "session_id": LEAD, "occurred_at": T - timedelta(days=2)},
+        {"click_id": 9, "session_id": attacker, "occurred_at": T - timedelta(hours=1)},
+    )
+    ids = identities((LEAD, h, T - timedelta(days=2)), (attacker, h, T - timedelta(hours=1)))
+    assert best(p, c, ids) == {}
+    assert best(p, c, identities((LEAD, h, T - timedelta(days=2))))["o1"]["click_id"] == 7
+
+
+def test_lead_identity_from_another_network_than_the_purchase_is_vetoed():
+    h = "d" * 64
+    p = purchases({"order_id": "o1", "email_hash": h, "client_ip": "198.51.100.20"})
+    c = clicks(
+        {"click_id": 7, "session_id": LEAD, "client_ip": "66.66.66.66", "occurred_at": T - timedelta(hours=1)}
+    )
+    ids = identities((LEAD, h, T - timedelta(hours=1)))
+    assert best(p, c, ids) == {}
+    same_net = clicks(
+        {
+            "click_id": 8,
+            "session_id": LEAD,
+            "client_ip": "198.51.100.99",
+            "occurred_at": T - timedelta(hours=1),
+        }
+    )
+    assert best(p, same_net, ids)["o1"]["click_id"] == 8
+
+
+def test_clicks_and_keys_not_shaped_like_the_snippets_ids_never_join():
+    """Issue 22: values every checkout carries (utm, gateway defaults) posted as click session ids."""
+    keys = ["facebook", "cpc", "HOTMART_PRODUCT_PAGE", "tai_short", S1]
+    p = purchases({"order_id": "o1", "session_keys": keys})
+    c = clicks(
+        *(
+            {"click_id": i, "session_id": k, "occurred_at": T - timedelta(minutes=i)}
+            for i, k in enumerate(keys[:4])
+        )
+    )
+    assert best(p, c) == {}
+    lead = identities(("facebook", "e" * 64, T - timedelta(hours=1)))
+    assert best(purchases({"order_id": "o2", "email_hash": "e" * 64}), c, lead) == {}
+    own = clicks({"click_id": 99, "session_id": S1, "occurred_at": T - timedelta(days=1)})
+    assert best(p, pl.concat([c, own]))["o1"]["click_id"] == 99
 
 
 def test_identity_seen_after_the_purchase_does_not_count():
     h = "b" * 64
     p = purchases({"order_id": "o1", "phone_hash": h})
-    c = clicks({"click_id": 7, "session_id": "lead", "occurred_at": T - timedelta(hours=1)})
-    ids = m.conform(
-        pl.DataFrame(
-            [
-                {
-                    "tenant_id": "t1",
-                    "session_id": "lead",
-                    "phone_hash": h,
-                    "seen_at": T + m.CLOCK_SKEW + timedelta(minutes=1),
-                }
-            ]
-        ),
-        m.IDENTITY_SCHEMA,
+    c = clicks({"click_id": 7, "session_id": LEAD, "occurred_at": T - timedelta(hours=1)})
+    assert (
+        best(p, c, identities((LEAD, h, T + m.CLOCK_SKEW + timedelta(minutes=1)), column="phone_hash")) == {}
     )
-    assert best(p, c, ids) == {}
+    assert best(p, c, identities((LEAD, h, T), column="phone_hash"))["o1"]["matched_keys"] == ["phone_hash"]
 
 
 def test_purchase_before_its_click_is_not_matched():
-    p = purchases({"order_id": "o1", "session_keys": ["sess-1"], "fbclid": "F", "client_ip": "1.2.3.4"})
+    p = purchases({"order_id": "o1", "session_keys": [S1], "fbclid": "F", "client_ip": "1.2.3.4"})
     c = clicks(
         {
             "click_id": 1,
-            "session_id": "sess-1",
+            "session_id": S1,
             "fbclid": "F",
             "client_ip": "1.2.3.4",
             "occurred_at": T + m.CLOCK_SKEW + timedelta(seconds=1),
@@ -106,28 +164,24 @@ def test_purchase_before_its_click_is_not_matched():
 
 def test_click_stamped_just_after_the_purchase_within_clock_skew_still_matches():
     """Gateway clocks (Kiwify: minute precision) may stamp a purchase slightly before our click time."""
-    p = purchases({"order_id": "o1", "session_keys": ["sess-1"]})
-    c = clicks(
-        {"click_id": 1, "session_id": "sess-1", "occurred_at": T + m.CLOCK_SKEW - timedelta(seconds=1)}
-    )
+    p = purchases({"order_id": "o1", "session_keys": [S1]})
+    c = clicks({"click_id": 1, "session_id": S1, "occurred_at": T + m.CLOCK_SKEW - timedelta(seconds=1)})
     assert best(p, c)["o1"]["stage"] == "deterministic"
 
 
 def test_other_tenant_never_matches():
-    p = purchases({"order_id": "o1", "session_keys": ["sess-1"]})
-    c = clicks(
-        {"click_id": 1, "tenant_id": "t2", "session_id": "sess-1", "occurred_at": T - timedelta(hours=1)}
-    )
+    p = purchases({"order_id": "o1", "session_keys": [S1]})
+    c = clicks({"click_id": 1, "tenant_id": "t2", "session_id": S1, "occurred_at": T - timedelta(hours=1)})
     assert best(p, c) == {}
 
 
 def test_ties_pick_most_recent_click_then_lowest_click_id():
-    p = purchases({"order_id": "o1", "session_keys": ["s"]}, {"order_id": "o2", "session_keys": ["u"]})
+    p = purchases({"order_id": "o1", "session_keys": [S]}, {"order_id": "o2", "session_keys": [U]})
     c = clicks(
-        {"click_id": 5, "session_id": "s", "occurred_at": T - timedelta(hours=3)},
-        {"click_id": 9, "session_id": "s", "occurred_at": T - timedelta(hours=1)},
-        {"click_id": 12, "session_id": "u", "occurred_at": T - timedelta(hours=1)},
-        {"click_id": 11, "session_id": "u", "occurred_at": T - timedelta(hours=1)},
+        {"click_id": 5, "session_id": S, "occurred_at": T - timedelta(hours=3)},
+        {"click_id": 9, "session_id": S, "occurred_at": T - timedelta(hours=1)},
+        {"click_id": 12, "session_id": U, "occurred_at": T - timedelta(hours=1)},
+        {"click_id": 11, "session_id": U, "occurred_at": T - timedelta(hours=1)},
     )
     got = best(p, c)
     assert got["o1"]["click_id"] == 9
@@ -291,10 +345,10 @@ def test_probabilistic_tie_breaks_by_recency_then_click_id():
 
 
 def test_at_most_one_match_per_purchase_and_stage_counts():
-    p = purchases({"order_id": "a", "session_keys": ["s"]}, {"order_id": "b"})
+    p = purchases({"order_id": "a", "session_keys": [S]}, {"order_id": "b"})
     c = clicks(
-        {"click_id": 1, "session_id": "s", "occurred_at": T - timedelta(hours=1)},
-        {"click_id": 2, "session_id": "s", "occurred_at": T - timedelta(hours=2)},
+        {"click_id": 1, "session_id": S, "occurred_at": T - timedelta(hours=1)},
+        {"click_id": 2, "session_id": S, "occurred_at": T - timedelta(hours=2)},
     )
     result = m.match_purchases(p, c, NO_IDS)
     assert result.height == 1
@@ -304,12 +358,6 @@ def test_at_most_one_match_per_purchase_and_stage_counts():
         "probabilistic": 0,
         "unmatched": 1,
     }
-
-
-def test_ip_network_key():
-    assert m.ip_network_key("203.0.113.77") == "203.0.113.0/24"
-    assert m.ip_network_key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
-    assert m.ip_network_key("nonsense") is None
 
 
 # ---------------------------------------------------------------- fold
@@ -325,8 +373,8 @@ def test_fold_keeps_first_approval_and_latest_status():
             "order_id": ["o1", "o1", "o1", "o2"],
             "status": ["refunded", "pending", "approved", "pending"],
             "event_time": [T + timedelta(days=2), T - timedelta(hours=1), T, T + timedelta(days=1)],
-            "session_id": [None, "sess", None, None],
-            "tracking_keys": [[], ["sess", "utmc"], [], []],
+            "session_id": [None, S, None, None],
+            "tracking_keys": [[], [S, "facebook", "HOTMART_PRODUCT_PAGE", S1], [], []],
             "amount": ["97.0", "97.0", None, "10.0"],
         },
         schema_overrides={"event_time": ts, "tracking_keys": pl.List(pl.String)},
@@ -337,7 +385,7 @@ def test_fold_keeps_first_approval_and_latest_status():
     assert (
         o1["partition_date"] == T.date() and o1["first_conversion_id"] == 1 and o1["last_conversion_id"] == 3
     )
-    assert o1["session_keys"] == ["sess", "utmc"] and o1["amount"] == "97.0"
+    assert o1["session_keys"] == [S, S1] and o1["amount"] == "97.0"  # utm values and defaults are no keys
     assert o1["event_id"] == event_id("t1", "o1", "Purchase")
     assert (
         folded["o2"]["approved_at"] is None

@@ -1,43 +1,59 @@
 """Three-stage purchase -> click matching as pure Polars functions (no I/O; unit-tested).
 
-Frames (column names are the contract with ``trackai.pipeline.batch``, which fetches them):
+Frames (column names are the contract with ``trackai.pipeline.candidates``, which fetches them):
 
 ``purchases`` — one row per approved purchase: tenant_id, gateway, order_id, purchase_time (UTC
-datetime = first approval), session_keys (list[str]: session id + src/sck/xcod/utm_*/client_reference_id
-carried through the checkout), email_hash, phone_hash, fbclid, fbc, client_ip, client_net, user_agent,
-product_id.
+datetime = first approval), session_keys (list[str]: the snippet-shaped session ids the checkout
+carried), email_hash, phone_hash, fbclid, fbc, client_ip, client_net, user_agent, product_id.
 
 ``clicks`` — candidate clicks: click_id, tenant_id, session_id, occurred_at, landing_url, fbclid, fbc,
-fbp, client_ip, client_net, user_agent, external_id, utm (JSON text). ``client_net`` is the /24 (IPv4)
-or /64 (IPv6) network as text (``ip_network_key``); it is derived when absent.
+fbp, client_ip, client_net, user_agent, external_id, utm (JSON text). ``client_net`` is the network key
+(``trackai.core.network``); it is derived when absent.
 
-``identities`` — tenant_id, session_id, email_hash, phone_hash, seen_at.
+``identities`` — tenant_id, session_id, email_hash, phone_hash, seen_at (emails/phones captured by leads).
 
 Stages, strongest first; a purchase keeps only the best match of the strongest stage that matched:
 
-1. ``deterministic`` (score 1.0): a checkout session key equals a click's session_id, or the purchase's
-   email_hash/phone_hash equals an identity seen (at or before the purchase) for a session with clicks.
-2. ``semi_deterministic`` (score 0.9): the purchase's fbclid (or the fbclid inside its fbc) equals a
-   click's fbclid, or its fbc equals a click's fbc, with the click in [purchase - 7 days, purchase].
+1. ``deterministic`` (score 1.0): a session key of the checkout equals a click's session_id. Only ids
+   shaped like the snippet's (``trackai.core.session_id.is_session_id``, ~131 random bits) count, on
+   both sides: tenant ids are public and anyone can post a click, so a click whose session id is a value
+   many checkouts carry (``facebook``, ``cpc``, ``HOTMART_PRODUCT_PAGE``) must never join them.
+2. ``semi_deterministic``: the purchase's fbc equals a click's fbc (score 0.9), or its fbclid (or the
+   fbclid inside its fbc) equals a click's fbclid (0.9), with the click in [purchase - 7 days, purchase];
+   ranked after those, a **lead identity** (score 0.8): the purchase's email_hash/phone_hash equals one
+   captured by a lead (at or before the purchase) in a session with clicks in the lookback.
 3. ``probabilistic`` (score = weighted sum, see ``score_candidates``) over clicks of the same tenant
-   from the same /24 or /64 network in [purchase - window, purchase]; kept when score >= threshold.
+   from the same network in [purchase - window, purchase]; kept when score >= threshold.
 
-A click after the purchase never matches. Ties inside a stage: best key (session > email > phone;
-fbc > fbclid), then highest score, then the most recent click, then the lowest click_id.
+Why a lead is a weaker signal than the checkout's own session or fbc: a lead is a claim posted by whoever
+knows an email (the endpoint is public), while session keys and fbc reach us through the gateway's
+authenticated webhook. So a lead identity (a) ranks below every fbc/fbclid match, (b) is vetoed when the
+purchase reports the buyer's address and the lead's click came from another network, and (c) is dropped
+when the email/phone was captured by more than one session (two parties claim the buyer; we cannot tell
+which is genuine). Requiring the lead's session to agree with its own clicks (same fbc/fbp/device) was
+not chosen: the attacker controls every click of his own session, so that check would cost him nothing.
+Residual: a purchase that reports no address, no session key and no fbc, by a buyer who never left a lead
+himself, still takes the attribution of a lead planted beforehand with his email (docs/tracking.md).
+
+A click after the purchase never matches. Ties inside a stage: best key (session; fbc > fbclid > email >
+phone), then highest score, then the most recent click, then the lowest click_id.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import timedelta
 
 import polars as pl
 
 from trackai.core import fbc as fbc_rules
+from trackai.core import network, session_id
 from trackai.settings import MatchSettings
 
 STAGE_RANK = {"deterministic": 0, "semi_deterministic": 1, "probabilistic": 2}
 STAGE_SCORE = {"deterministic": 1.0, "semi_deterministic": 0.9}
+IDENTITY_SCORE = 0.8  # a lead's email/phone: semi_deterministic, ranked after fbc and fbclid
+# Key ranks inside the semi_deterministic stage.
+KEY_RANK = {"fbc": 0, "fbclid": 1, "email_hash": 2, "phone_hash": 3}
 SEMI_WINDOW = timedelta(days=7)
 PROBABILISTIC_WINDOW = timedelta(hours=24)
 # Gateways stamp purchases with their own clocks, Kiwify only to the minute: a click recorded by our
@@ -127,16 +143,9 @@ def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame
     return frame.with_columns([pl.col(name).cast(dtype) for name, dtype in schema.items()])
 
 
-def ip_network_key(ip: str | None) -> str | None:
-    """The /24 (IPv4) or /64 (IPv6) network of an address as text, e.g. ``203.0.113.0/24``."""
-    if not ip:
-        return None
-    try:
-        addr = ipaddress.ip_address(str(ip).split("/")[0])
-    except ValueError:
-        return None
-    prefix = 24 if addr.version == 4 else 64
-    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+def is_session_id_expr(col: str) -> pl.Expr:
+    """``trackai.core.session_id.is_session_id`` as a Polars expression (same pattern)."""
+    return pl.col(col).is_not_null() & pl.col(col).str.contains(session_id.PATTERN)
 
 
 def ua_family_expr(col: str) -> pl.Expr:
@@ -181,7 +190,7 @@ def _with_net(frame: pl.DataFrame) -> pl.DataFrame:
     if "client_net" in frame.columns:
         return frame
     return frame.with_columns(
-        pl.col("client_ip").map_elements(ip_network_key, return_dtype=pl.String).alias("client_net")
+        pl.col("client_ip").map_elements(network.network_key, return_dtype=pl.String).alias("client_net")
     )
 
 
@@ -213,44 +222,88 @@ def _before(purchase_time: str, occurred_at: str, window: timedelta | None) -> p
 def deterministic_candidates(
     purchases: pl.DataFrame,
     clicks: pl.DataFrame,
-    identities: pl.DataFrame,
+    identities: pl.DataFrame | None = None,
     lookback: timedelta | None = None,
 ) -> pl.DataFrame:
-    """Stage 1 candidates: session key equality, or email/phone hash equal to an earlier identity."""
+    """Stage 1 candidates: a snippet-shaped session key of the checkout equals a click's session_id.
+
+    (``identities`` is accepted for older callers and ignored: leads are ``identity_candidates``.)"""
     if purchases.is_empty() or clicks.is_empty():
         return _empty_candidates()
     purchases, clicks = conform(purchases, PURCHASE_SCHEMA), conform(clicks, CLICK_SCHEMA)
-    identities = conform(identities, IDENTITY_SCHEMA)
-    click_cols = clicks.select("tenant_id", "session_id", "click_id", "occurred_at")
-    out = [_empty_candidates()]
+    click_cols = clicks.filter(is_session_id_expr("session_id")).select(
+        "tenant_id", "session_id", "click_id", "occurred_at"
+    )
     sessions = (
         purchases.select(*_PURCHASE_KEY, "purchase_time", pl.col("session_keys").alias("session_id"))
         .explode("session_id")
-        .drop_nulls("session_id")
+        .filter(is_session_id_expr("session_id"))
         .unique()
     )
     by_session = sessions.join(click_cols, on=["tenant_id", "session_id"]).filter(
         _before("purchase_time", "occurred_at", lookback)
     )
-    out.append(_candidates(by_session, "deterministic", "session_id", 0, pl.lit(1.0)))
-    if not identities.is_empty():
-        for rank, column in ((1, "email_hash"), (2, "phone_hash")):
-            ids = identities.filter(pl.col(column).is_not_null()).select(
-                "tenant_id", column, pl.col("session_id").alias("identity_session"), "seen_at"
+    return _candidates(by_session, "deterministic", "session_id", 0, pl.lit(1.0))
+
+
+def identity_candidates(
+    purchases: pl.DataFrame,
+    clicks: pl.DataFrame,
+    identities: pl.DataFrame,
+    lookback: timedelta | None = None,
+) -> pl.DataFrame:
+    """Lead identities (semi_deterministic, after fbc/fbclid): the purchase's email/phone hash equals one a
+    lead captured at or before the purchase, joined to that session's clicks. Vetoed when the purchase
+    reports an address and the click is from another network; dropped when more than one session
+    claims the buyer (module docstring)."""
+    if purchases.is_empty() or clicks.is_empty() or identities.is_empty():
+        return _empty_candidates()
+    purchases, clicks = (
+        _with_net(conform(purchases, PURCHASE_SCHEMA)),
+        _with_net(conform(clicks, CLICK_SCHEMA)),
+    )
+    identities = conform(identities, IDENTITY_SCHEMA).filter(is_session_id_expr("session_id"))
+    click_cols = clicks.filter(is_session_id_expr("session_id")).select(
+        "tenant_id",
+        pl.col("session_id").alias("identity_session"),
+        "click_id",
+        "occurred_at",
+        pl.col("client_net").alias("click_net"),
+    )
+    hits = []
+    for column in ("email_hash", "phone_hash"):
+        ids = identities.filter(pl.col(column).is_not_null()).select(
+            "tenant_id", column, pl.col("session_id").alias("identity_session"), "seen_at"
+        )
+        hits.append(
+            purchases.filter(pl.col(column).is_not_null())
+            .select(*_PURCHASE_KEY, "purchase_time", pl.col("client_net").alias("purchase_net"), column)
+            .join(ids, on=["tenant_id", column])
+            .filter(pl.col("seen_at") <= pl.col("purchase_time") + CLOCK_SKEW)
+            .join(click_cols, on=["tenant_id", "identity_session"])
+            .filter(_before("purchase_time", "occurred_at", lookback))
+            .filter(pl.col("purchase_net").is_null() | (pl.col("purchase_net") == pl.col("click_net")))
+            .select(
+                *_PURCHASE_KEY, "identity_session", "click_id", "occurred_at", pl.lit(column).alias("key")
             )
-            hits = (
-                purchases.filter(pl.col(column).is_not_null())
-                .select(*_PURCHASE_KEY, "purchase_time", column)
-                .join(ids, on=["tenant_id", column])
-                .filter(pl.col("seen_at") <= pl.col("purchase_time") + CLOCK_SKEW)
-                .join(
-                    click_cols.rename({"session_id": "identity_session"}),
-                    on=["tenant_id", "identity_session"],
-                )
-                .filter(_before("purchase_time", "occurred_at", lookback))
-            )
-            out.append(_candidates(hits, "deterministic", column, rank, pl.lit(1.0)))
-    return pl.concat(out)
+        )
+    found = pl.concat(hits)
+    claimed_once = (
+        found.group_by(_PURCHASE_KEY)
+        .agg(pl.col("identity_session").n_unique().alias("sessions"))
+        .filter(pl.col("sessions") == 1)
+        .select(_PURCHASE_KEY)
+    )
+    found = found.join(claimed_once, on=_PURCHASE_KEY)
+    return found.select(
+        *_PURCHASE_KEY,
+        pl.col("click_id").cast(pl.Int64),
+        pl.lit("semi_deterministic").alias("stage"),
+        pl.lit(IDENTITY_SCORE, pl.Float64).alias("score"),
+        pl.col("key"),
+        pl.col("key").replace_strict(KEY_RANK, return_dtype=pl.Int32).alias("key_rank"),
+        pl.col("occurred_at").cast(pl.Datetime("us", "UTC")),
+    )
 
 
 def semi_deterministic_candidates(
@@ -270,7 +323,8 @@ def semi_deterministic_candidates(
         .join(c.filter(pl.col("fbc").is_not_null()).drop("fbclid"), on=["tenant_id", "fbc"])
         .filter(_before("purchase_time", "occurred_at", window))
     )
-    out.append(_candidates(by_fbc, "semi_deterministic", "fbc", 0, pl.lit(STAGE_SCORE["semi_deterministic"])))
+    score = pl.lit(STAGE_SCORE["semi_deterministic"])
+    out.append(_candidates(by_fbc, "semi_deterministic", "fbc", KEY_RANK["fbc"], score))
     keyed = (
         pl.concat(
             [
@@ -284,9 +338,7 @@ def semi_deterministic_candidates(
     by_fbclid = keyed.join(
         c.filter(pl.col("fbclid").is_not_null()).drop("fbc"), on=["tenant_id", "fbclid"]
     ).filter(_before("purchase_time", "occurred_at", window))
-    out.append(
-        _candidates(by_fbclid, "semi_deterministic", "fbclid", 1, pl.lit(STAGE_SCORE["semi_deterministic"]))
-    )
+    out.append(_candidates(by_fbclid, "semi_deterministic", "fbclid", KEY_RANK["fbclid"], score))
     return pl.concat(out)
 
 
@@ -461,8 +513,9 @@ def match_purchases(
     """All three stages over one set of candidate clicks; the enriched best match per purchase."""
     candidates = pl.concat(
         [
-            deterministic_candidates(purchases, clicks, identities, deterministic_lookback),
+            deterministic_candidates(purchases, clicks, lookback=deterministic_lookback),
             semi_deterministic_candidates(purchases, clicks, semi_window),
+            identity_candidates(purchases, clicks, identities, deterministic_lookback),
             probabilistic_candidates(purchases, clicks, threshold, probabilistic_window),
         ]
     )

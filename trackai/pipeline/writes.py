@@ -1,0 +1,75 @@
+"""The micro-batch's writes: purchases, matches and the dedupe registry, changed rows only."""
+
+from __future__ import annotations
+
+import polars as pl
+import psycopg
+
+from trackai.pipeline import matching
+from trackai.pipeline.frames import copy_rows
+from trackai.pipeline.purchases import ATTRIBUTES, KEY
+
+# core.purchases columns in COPY order: the fold's key and attributes (client_net is only for matching).
+PURCHASE_WRITE_COLUMNS = [
+    *KEY,
+    "event_id",
+    "status",
+    "approved_at",
+    "partition_date",
+    *(c for c in ATTRIBUTES if c != "client_net"),
+    "first_conversion_id",
+    "last_conversion_id",
+]
+MATCH_WRITE_COLUMNS = [*matching.MATCH_COLUMNS, "partition_date"]
+
+
+def write_purchases(conn: psycopg.Connection, folded: pl.DataFrame) -> None:
+    conn.execute("CREATE TEMP TABLE tmp_purchases (LIKE core.purchases INCLUDING DEFAULTS) ON COMMIT DROP")
+    copy_rows(conn, "tmp_purchases", PURCHASE_WRITE_COLUMNS, folded)
+    upsert_changed(conn, "core.purchases", "tmp_purchases", PURCHASE_WRITE_COLUMNS, stamp="updated_at")
+
+
+def write_matches(conn: psycopg.Connection, matches: pl.DataFrame) -> None:
+    """Replace the matches of every purchase in tmp_purchases (upsert changed rows, delete stale ones)."""
+    conn.execute("CREATE TEMP TABLE tmp_matches (LIKE core.matches INCLUDING DEFAULTS) ON COMMIT DROP")
+    copy_rows(conn, "tmp_matches", MATCH_WRITE_COLUMNS, matches)
+    conn.execute(
+        """
+        DELETE FROM core.matches m USING tmp_purchases t
+        WHERE m.tenant_id = t.tenant_id AND m.gateway = t.gateway AND m.order_id = t.order_id
+          AND NOT EXISTS (SELECT 1 FROM tmp_matches n WHERE n.tenant_id = m.tenant_id
+                          AND n.gateway = m.gateway AND n.order_id = m.order_id)
+        """
+    )
+    upsert_changed(conn, "core.matches", "tmp_matches", MATCH_WRITE_COLUMNS, stamp="matched_at")
+
+
+def upsert_changed(
+    conn: psycopg.Connection, table: str, staged: str, columns: list[str] | tuple[str, ...], *, stamp: str
+) -> None:
+    """Insert the staged rows keyed by (tenant_id, gateway, order_id); update only rows whose values
+    changed, so a recompute of an unchanged day writes nothing and keeps ``stamp``."""
+    updatable = [c for c in columns if c not in ("tenant_id", "gateway", "order_id")]
+    cols = ", ".join(columns)
+    conn.execute(
+        f"""
+        INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM {staged}
+        ON CONFLICT (tenant_id, gateway, order_id) DO UPDATE SET
+            {", ".join(f"{c} = EXCLUDED.{c}" for c in updatable)}, {stamp} = now()
+        WHERE ({", ".join(f"t.{c}" for c in updatable)})
+              IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in updatable)})
+        """
+    )
+
+
+def write_dedupe(conn: psycopg.Connection) -> int:
+    """One registry row (event_id) per approved purchase of tmp_purchases; returns how many were new."""
+    cur = conn.execute(
+        """
+        INSERT INTO core.dedupe_registry (event_id, tenant_id, gateway, order_id, event_name)
+        SELECT event_id, tenant_id, gateway, order_id, 'Purchase' FROM tmp_purchases
+        WHERE approved_at IS NOT NULL
+        ON CONFLICT (event_id) DO NOTHING
+        """
+    )
+    return cur.rowcount
