@@ -7,6 +7,7 @@ always runs.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -55,3 +56,21 @@ def test_every_alert_has_a_firing_and_a_quiet_case() -> None:
             (firing if check.get("exp_alerts") else quiet).add(check["alertname"])
     assert alerts and alerts == firing, f"alerts without a firing case: {sorted(alerts - firing)}"
     assert alerts == quiet, f"alerts without a quiet case: {sorted(alerts - quiet)}"
+
+
+def test_rules_read_only_metrics_the_ingest_service_exports() -> None:
+    """A renamed metric would leave its alert silently empty: every ``trackai_*`` name in a rule or in a
+    rule test's input series must be one the service's registry exports (Counters as ``_total``,
+    Histograms as ``_bucket/_sum/_count``)."""
+    from ingest_service.core.metrics import Metrics
+
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    exported = {
+        family.name + suffix
+        for family in Metrics().registry.collect()
+        for suffix in suffixes.get(family.type, ("",))
+    }
+    exprs = [r["expr"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
+    series = [s["series"] for t in yaml.safe_load(RULE_TESTS.read_text())["tests"] for s in t["input_series"]]
+    referenced = {name for text in exprs + series for name in re.findall(r"\btrackai_[a-z_]+", text)}
+    assert referenced and referenced <= exported, f"not exported: {sorted(referenced - exported)}"
