@@ -1,5 +1,5 @@
 """Events/s into the local Graph API fake with added latency: batched (<=1000/request) vs one event
-per request, through the dispatcher's own send path (trackai.dispatch Sender + _Run.send_batch:
+per request, through the dispatcher's own send path (trackai.dispatch Sender + Deliverer.send_batch:
 pooled httpx client, bounded concurrency, classification). Both modes run in one invocation against
 the same fake (a separate ``trackai capi-mock`` process on 127.0.0.1) and the ratio is reported.
 
@@ -32,7 +32,8 @@ from trackai.core import pii
 from trackai.core.capi.payload import build_purchase_event
 from trackai.core.event_id import event_id
 from trackai.dispatch.breaker import Breaker
-from trackai.dispatch.engine import Clock, DispatchOptions, _Run
+from trackai.dispatch.delivery import Clock, Deliverer, Destination
+from trackai.dispatch.policy import DispatchOptions
 from trackai.dispatch.sender import Sender
 from trackai.dispatch.store import QueuedEvent
 from trackai_cli.capi_mock.server import free_port
@@ -76,14 +77,13 @@ def make_events(n: int, offset: int = 0) -> list[QueuedEvent]:
 def run_mode(url: str, events: list[QueuedEvent], batch_size: int, concurrency: int) -> dict:
     options = DispatchOptions(batch_size=batch_size, concurrency=concurrency)
     sender = Sender(url, "v25.0", timeout_seconds=5.0, max_connections=concurrency)
-    run = _Run(sender, options, Clock(None, time.sleep), None)
+    deliverer = Deliverer(sender, options, Clock(None, time.sleep))
+    to = Destination(TENANT, PIXEL, "bench-token")
     breaker = Breaker(TENANT, PIXEL, threshold=10**9)
     batches = [events[i : i + batch_size] for i in range(0, len(events), batch_size)]
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        outcomes = list(
-            pool.map(lambda b: run.send_batch(TENANT, PIXEL, "bench-token", None, b, breaker), batches)
-        )
+        outcomes = list(pool.map(lambda b: deliverer.send_batch(to, b, breaker), batches))
     elapsed = time.perf_counter() - started
     sender.close()
     sent = sum(len(o.sent) for o in outcomes)

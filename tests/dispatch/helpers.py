@@ -23,7 +23,9 @@ def add_purchase(
     email: str | None = "buyer@example.com",
     phone: str | None = "11 98765-4321",
     fbc: str | None = None,
+    fbp: str | None = None,
     amount: float = 197.0,
+    currency: str | None = "brl",
 ) -> str:
     n = next(_seq)
     order_id = f"ord-{n}"
@@ -33,7 +35,7 @@ def add_purchase(
         """INSERT INTO core.purchases (tenant_id, gateway, order_id, event_id, status, approved_at,
                partition_date, amount, currency, product_id, session_id, email_hash, phone_hash,
                first_conversion_id, last_conversion_id)
-           VALUES (%s, 'hotmart', %s, %s, 'approved', %s, %s, %s, 'brl', 'curso-x', %s, %s, %s, %s, %s)""",
+           VALUES (%s, 'hotmart', %s, %s, 'approved', %s, %s, %s, %s, 'curso-x', %s, %s, %s, %s, %s)""",
         (
             tenant_id,
             order_id,
@@ -41,6 +43,7 @@ def add_purchase(
             approved_at,
             approved_at.date(),
             amount,
+            currency,
             f"sess-{n}" if matched else None,
             pii.hash_email(email),
             pii.hash_phone(phone),
@@ -59,7 +62,7 @@ def add_purchase(
                 order_id,
                 n,
                 fbc or f"fb.1.1767220000000.IwAR2abc{n}_-XyZ",
-                f"fb.1.1767219000000.{1000 + n}",
+                fbp or f"fb.1.1767219000000.{1000 + n}",
                 UA,
                 f"sess-{n}",
                 approved_at.date(),

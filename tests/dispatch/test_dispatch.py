@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import psycopg
+import psycopg.types.json
 import pytest
 
 from tests.dispatch.helpers import add_purchase, queue_status
@@ -71,13 +73,63 @@ def test_matched_and_unmatched_delivered(conn, make_tenant, fake, settings):
 def test_invalid_event_goes_to_dlq_and_does_not_poison_batch(conn, make_tenant, fake, settings):
     tenant, _ = make_tenant()
     good = add_purchase(conn, tenant)
-    bad = add_purchase(conn, tenant, fbc="fb.1.1767220000000.fb.1.1767220000000.IwAR")  # re-wrapped fbc
+    bad = add_purchase(conn, tenant, currency=None)  # a Purchase needs value and currency
     summary = run_dispatch(conn, settings, sleep=NO_SLEEP, options=opts())
     assert summary["invalid"] == 1 and summary["sent"] == 1
     assert fake.event_ids() == [good]
     dlq = {r["event_id"]: r for r in list_dlq(conn, tenant_id=tenant)}
-    assert dlq[bad]["reason"] == "invalid" and dlq[bad]["error_subcode"] == 2804001
+    assert dlq[bad]["reason"] == "invalid" and "currency" in dlq[bad]["error_message"]
     assert queue_status(conn, bad) == "dlq"
+
+
+@pytest.mark.parametrize(
+    "fbc",
+    [
+        "fb.1.1767220000000.x$y",  # planted through a click (issue 22)
+        "fb.1.1767220000000.fb.1.1767220000000.IwAR",  # re-wrapped
+    ],
+)
+def test_malformed_fbc_or_fbp_is_dropped_with_a_reason_and_the_purchase_sent(
+    conn, make_tenant, fake, settings, fbc
+):
+    tenant, _ = make_tenant()
+    event = add_purchase(conn, tenant, fbc=fbc, fbp="fb.1.nope")
+    summary = run_dispatch(conn, settings, sleep=NO_SLEEP, options=opts())
+    assert summary["sent"] == 1 and summary["invalid"] == 0 and summary["dropped_fields"] == 2
+    [sent] = [e for e in fake.events if e["event_id"] == event]
+    assert "fbc" not in sent["user_data"] and "fbp" not in sent["user_data"]
+    assert sent["user_data"]["client_ip_address"] and sent["user_data"]["em"]  # the rest is kept
+    dropped = conn.execute(
+        "SELECT dropped_fields FROM ops.dispatch_queue WHERE event_id = %s", (event,)
+    ).fetchone()[0]
+    assert dropped == ["fbc: malformed, not sent", "fbp: malformed, not sent"]
+    assert queue_status(conn, event) == "sent" and list_dlq(conn, tenant_id=tenant) == []
+
+
+def test_replay_sends_an_event_dlqd_for_a_malformed_fbc_before_the_fix(conn, make_tenant, fake, settings):
+    """Events the old dispatcher DLQ'd for a planted fbc go out on replay (fbc dropped)."""
+    tenant, _ = make_tenant()
+    event = add_purchase(conn, tenant, fbc="fb.1.1767220000000.x$y")
+    run_dispatch(conn, settings, sleep=NO_SLEEP, options=opts(), enqueue=True, tenant_id=tenant)
+    fake.reset()
+    # the state the old dispatcher left: the event in the DLQ as invalid
+    payload = conn.execute("SELECT payload FROM ops.dispatch_queue WHERE event_id = %s", (event,)).fetchone()[
+        0
+    ]
+    payload["user_data"]["fbc"] = "fb.1.1767220000000.x$y"
+    conn.execute(
+        "UPDATE ops.dispatch_queue SET status = 'dlq', payload = %s WHERE event_id = %s",
+        (psycopg.types.json.Jsonb(payload), event),
+    )
+    conn.execute(
+        """INSERT INTO ops.dlq (event_id, tenant_id, gateway, reason, error_subcode, payload)
+           VALUES (%s, %s, 'hotmart', 'invalid', 2804001, %s)""",
+        (event, tenant, psycopg.types.json.Jsonb(payload)),
+    )
+    assert replay(conn, tenant_id=tenant)["replayed"] == 1
+    summary = run_dispatch(conn, settings, sleep=NO_SLEEP, options=opts())
+    assert summary["sent"] == 1 and fake.event_ids() == [event]
+    assert "fbc" not in fake.events[0]["user_data"] and queue_status(conn, event) == "sent"
 
 
 def test_bisection_delivers_rest_and_dlqs_bad_then_replay(conn, make_tenant, fake, settings):

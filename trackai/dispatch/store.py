@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -350,3 +350,53 @@ def token_ok(conn: psycopg.Connection, tenant_id: str, now: datetime) -> None:
 
 def payload_json(payload: dict) -> str:
     return json.dumps(payload, separators=(",", ":"))
+
+
+@dataclass
+class Changes:
+    """Everything one recorded batch outcome (or one set of invalid events) changes; ``apply`` writes it in
+    one transaction. Built by ``trackai.dispatch.recording`` (pure)."""
+
+    now: datetime
+    attempts: list[AttemptRow] = field(default_factory=list)
+    sent: dict[str, int] = field(default_factory=dict)  # event_id -> tries in this run
+    dlq: list[tuple[DlqRow, int, str]] = field(default_factory=list)  # row, tries, queue last_error
+    retry: dict[str, int] = field(default_factory=dict)
+    retry_error: str = ""
+    retry_at: datetime | None = None
+    blocked: dict[str, int] = field(default_factory=dict)
+    block_tenant: tuple[str, int | None, str] | None = None  # tenant_id, Meta code, message
+    token_ok_tenant: str | None = None
+
+
+def apply(conn: psycopg.Connection, changes: Changes) -> None:
+    now = changes.now
+    with conn.transaction():
+        write_attempts(conn, changes.attempts, now)
+        if changes.sent:
+            mark_sent(conn, changes.sent, now)
+        if changes.token_ok_tenant:
+            token_ok(conn, changes.token_ok_tenant, now)
+        if changes.dlq:
+            dlq_upsert(conn, [row for row, _, _ in changes.dlq])
+            for row, tries, error in changes.dlq:
+                mark_dlq(conn, {row.event_id: tries}, error, now)
+        if changes.retry:
+            mark_retry(conn, changes.retry, changes.retry_error, changes.retry_at or now, now)
+        if changes.blocked:
+            message = changes.block_tenant[2] if changes.block_tenant else changes.retry_error
+            mark_retry(conn, changes.blocked, message, now, now)
+        if changes.block_tenant is not None:
+            tenant_id, code, message = changes.block_tenant
+            block_tenant(conn, tenant_id, code, message, now)
+
+
+def note_dropped(conn: psycopg.Connection, cleaned: dict[str, tuple[dict, list[str]]]) -> None:
+    """Store the payload that will be sent (invalid optional fields removed) and why each field went."""
+    if not cleaned:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE ops.dispatch_queue SET payload = %s, dropped_fields = %s WHERE event_id = %s",
+            [(Jsonb(payload), reasons, event_id) for event_id, (payload, reasons) in cleaned.items()],
+        )

@@ -5,14 +5,18 @@ Inputs are plain mappings (rows of ``core.purchases``, ``core.matches``, ``core.
 - ``event_time`` = ``approved_at`` (purchase time) in unix seconds; ``event_id`` = the registry id.
 - **Matched** purchase (a landing click was matched): ``action_source = "website"`` with
   ``event_source_url`` = the landing URL and ``client_user_agent``/``client_ip_address``/``fbc``/``fbp``
-  from the click. ``fbc`` is copied verbatim as stored at click time, never rebuilt (§A4).
+  from the click. ``fbc`` is copied verbatim as stored at click time, never rebuilt (§A4). A browser id
+  the gateway reported (authenticated webhook) wins over the click's: a click is posted by anyone who
+  knows the tenant id, so its fbc/fbp never override the buyer's own (issue 22, finding 1).
+- **Optional browser ids are never a reason to lose a purchase**: ``drop_invalid_browser_ids`` removes a
+  malformed ``fbc``/``fbp`` (grammar: ``trackai.core.fbc``) and says why; dispatch calls it on every
+  claimed event, stores the reasons in ``ops.dispatch_queue.dropped_fields`` and sends the rest. A
+  planted ``fb.1.<ms>.x$y`` on a click therefore costs the event one key, not its delivery.
 - **Unmatched** purchase: there is no browser context (no click user agent, no page URL), and Meta
   requires both for ``website``. We send ``action_source = "other"``: the purchase happened on the
   gateway's hosted checkout and is reported to us server-to-server, which is none of Meta's listed
   sources; ``system_generated`` is Meta's label for automatic conversions (e.g. subscription renewals)
-  and would misdescribe a buyer's checkout. IP/UA/fbp the gateway reported are still sent; an fbc
-  reported by the gateway is sent only when well-formed (a malformed optional key would make Meta
-  refuse the whole event).
+  and would misdescribe a buyer's checkout. IP/UA/fbc/fbp the gateway reported are still sent.
 - ``external_id``: one stable hashed id per buyer. Order of preference: the match's ``external_id``
   (hashed with SHA-256 unless already 64-hex), else SHA-256 of the landing ``session_id``, else
   SHA-256 of ``"<tenant_id>|<email_hash>"`` (then phone hash). Always hashed, so the same buyer gets
@@ -99,17 +103,17 @@ def build_purchase_event(purchase: Mapping, match: Mapping | None = None) -> dic
             event["event_source_url"] = landing_url
         _put(user_data, "client_ip_address", match.get("client_ip"))
         _put(user_data, "client_user_agent", match.get("user_agent"))
-        if match.get("fbc"):
-            user_data["fbc"] = match["fbc"]  # verbatim, never rebuilt or re-cased
-        _put(user_data, "fbp", match.get("fbp"))
     else:
         event["action_source"] = NON_WEB_SOURCE
         _put(user_data, "client_ip_address", purchase.get("client_ip"))
         _put(user_data, "client_user_agent", purchase.get("user_agent"))
-        fbc = purchase.get("fbc")
-        if fbc_rules.is_valid_fbc(fbc):
-            user_data["fbc"] = fbc
-        _put(user_data, "fbp", purchase.get("fbp"))
+    for key, is_valid in (("fbc", fbc_rules.is_valid_fbc), ("fbp", fbc_rules.is_valid_fbp)):
+        # verbatim, never rebuilt or re-cased; the gateway's (when well-formed) before the click's
+        own = _text(purchase.get(key))
+        clicked = _text(match.get(key)) if match else None
+        chosen = own if is_valid(own) or not clicked else clicked
+        if chosen:
+            user_data[key] = chosen
     event["user_data"] = user_data
 
     custom: dict[str, object] = {"order_id": str(purchase["order_id"])}
@@ -130,6 +134,24 @@ def build_purchase_event(purchase: Mapping, match: Mapping | None = None) -> dic
         custom["num_items"] = 1
     event["custom_data"] = custom
     return event
+
+
+BROWSER_ID_RULES = {"fbc": fbc_rules.is_valid_fbc, "fbp": fbc_rules.is_valid_fbp}
+
+
+def drop_invalid_browser_ids(event: dict) -> tuple[dict, list[str]]:
+    """The event without malformed ``fbc``/``fbp`` (a copy when something goes) and one reason per drop.
+
+    Both are optional match keys: Meta refuses a whole event for a malformed one (subcode 2804001), so a
+    bad value is dropped, never a reason to keep the purchase from Meta."""
+    user_data = event.get("user_data")
+    if not isinstance(user_data, dict):
+        return event, []
+    bad = [k for k, ok in BROWSER_ID_RULES.items() if k in user_data and not ok(user_data[k])]
+    if not bad:
+        return event, []
+    kept = {k: v for k, v in user_data.items() if k not in bad}
+    return {**event, "user_data": kept}, [f"{k}: malformed, not sent" for k in bad]
 
 
 def _put(target: dict, key: str, value: object) -> None:
