@@ -100,7 +100,8 @@ def _click_chunk(start: int, n: int, total: int, now: datetime, tenants: list[st
     return frame.select(
         pl.col("tenant").alias("tenant_id"),
         pl.lit("click").alias("event_type"),
-        (pl.lit("s") + pl.col("i").cast(pl.String)).alias("session_id"),
+        # the snippet's shape (trackai.core.session_id): only such ids join at the deterministic stage
+        (pl.lit("tai_") + pl.col("i").cast(pl.String).str.zfill(22)).alias("session_id"),
         pl.from_epoch(pl.col("ts").cast(pl.Int64), time_unit="s")
         .dt.replace_time_zone("UTC")
         .alias("occurred_at"),
@@ -195,13 +196,14 @@ def land_purchases(
     picks = [
         int(p) for p in rng.choice(np.arange(total_clicks - recent, total_clicks), size=n, replace=False)
     ]
-    # Row i of the generated table is tenant i % N, session "s<i>" (click_id depends on the COPY streams' order).
+    # Row i of the generated table is tenant i % N, session f"tai_{i:022d}" (click_id depends on the COPY
+    # streams' order).
     rows = conn.execute(
         """SELECT c.click_id, c.tenant_id::text, c.session_id, c.occurred_at, c.fbclid, host(c.client_ip),
                   c.user_agent
            FROM unnest(%s::uuid[], %s::text[]) AS k(tenant_id, session_id)
            JOIN landing.clicks c ON c.tenant_id = k.tenant_id AND c.session_id = k.session_id""",
-        ([tenants[i % len(tenants)] for i in picks], [f"s{i}" for i in picks]),
+        ([tenants[i % len(tenants)] for i in picks], [f"tai_{i:022d}" for i in picks]),
     ).fetchall()
     kinds = rng.random(len(rows))
     conv, idents, expected = [], [], {"session": 0, "email": 0, "fbclid": 0, "ip": 0, "none": 0}
