@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from trackai.core.session_id import is_session_id
 from trackai_cli.demo import FIRST_SEED, FULL, QUICK, next_demo_seed
 from trackai_cli.demo_traffic import EXPECTED_STAGES, GATEWAYS, GATEWAYS_FOR, plan_traffic
 
@@ -19,6 +20,7 @@ def test_full_plan_covers_every_stage_and_gateway_with_retries_and_refunds():
     assert any(p.resend for p in plan.purchases) and any(p.refunded for p in plan.purchases)
     assert plan.bad_signatures > 0
     assert len({v.session_id for v in plan.visitors}) == FULL["visitors"]
+    assert all(is_session_id(v.session_id) for v in plan.visitors)  # else nothing matches by session
     assert len({v.user_agent for v in plan.visitors}) >= 4 and len({v.ip for v in plan.visitors}) > 100
 
 
