@@ -210,3 +210,15 @@ def test_demo_traffic_with_three_attacker_clicks_keeps_attribution_and_delivers_
     out = attack_demo_traffic(pg_url, fake, "hijack-demo", visitors=300, purchases=100)
     assert out.hijacked == {}
     assert out.delivered == out.purchases == 100 and out.dlq == 0
+    # and the buyers' own matches still happen: by session id at the deterministic stage
+    plan = plan_traffic(_tenant_id("hijack-demo"), visitors=300, purchases=100, seed=22)
+    with psycopg.connect(pg_url) as conn:
+        stages = dict(
+            conn.execute(
+                "SELECT order_id, stage FROM core.matches WHERE tenant_id = %s", (_tenant_id("hijack-demo"),)
+            ).fetchall()
+        )
+    by_session = [p.order_id for p in plan.purchases if p.expected == "session"]
+    assert by_session and all(stages.get(o) == "deterministic" for o in by_session)
+    by_fb_or_lead = [p.order_id for p in plan.purchases if p.expected in ("fbclid", "email")]
+    assert by_fb_or_lead and all(stages.get(o) == "semi_deterministic" for o in by_fb_or_lead)
