@@ -11,7 +11,7 @@ import importlib.util
 
 import dagster as dg
 
-DOMAINS = ("pipeline", "dispatch", "dbt", "quality")
+DOMAINS = ("pipeline", "dispatch", "dbt", "quality", "verification")
 
 
 def build_all_defs() -> dg.Definitions:

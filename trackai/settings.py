@@ -109,6 +109,103 @@ class PipelineSettings(BaseSettings):
     )
 
 
+# --- Purchase verification (issue 22, finding 3). Owner: trackai/verification. ---
+class VerifySettings(BaseSettings):
+    """Purchase verification before dispatch (trackai.verification; docs/runbooks/purchase-verification.md)."""
+
+    model_config = _group("TRACKAI_VERIFY_")
+
+    unverifiable_policy: Literal["send", "hold"] = Field(
+        "send",
+        description="Default for tenants without their own policy: send or hold purchases that cannot be verified.",
+    )
+    amount_min_ratio: float = Field(0.1, gt=0, description="Funnel check: amount >= this x a known price.")
+    amount_max_ratio: float = Field(2.0, gt=0, description="Funnel check: amount <= this x a known price.")
+    api_amount_tolerance: float = Field(
+        0.01, ge=0, description="Sales API check: relative amount difference tolerated."
+    )
+    not_found_grace_minutes: float = Field(
+        15.0, ge=0, description="A sale the gateway's API does not know is retried this long, then rejected."
+    )
+    api_give_up_minutes: float = Field(
+        60.0, ge=0, description="A failing sales API is retried this long, then the funnel check decides."
+    )
+    api_timeout_seconds: float = Field(5.0, gt=0, description="HTTP timeout of one sales-API request.")
+    api_max_calls_per_run: int = Field(500, ge=1, description="Sales-API lookups per verification run.")
+    hotmart_api_url: str = Field("https://developers.hotmart.com", description="Hotmart API base URL.")
+    hotmart_auth_url: str = Field(
+        "https://api-sec-vlc.hotmart.com", description="Hotmart OAuth (token) base URL."
+    )
+    kiwify_api_url: str = Field("https://public-api.kiwify.com", description="Kiwify public API base URL.")
+    source_allowlist: str = Field(
+        "",
+        description="Webhook source networks per gateway, e.g. hotmart=203.0.113.0/24;perfectpay=198.51.100.7 "
+        "(unlisted gateway: any address).",
+    )
+    alarm_window_minutes: int = Field(60, ge=1, description="Window of the verification anomaly alarm.")
+    alarm_max_anomalies: int = Field(
+        0, ge=0, description="Rejected/held/unverifiable purchases tolerated in the window before WARN."
+    )
+
+    @field_validator("source_allowlist")
+    @classmethod
+    def _parse_allowlist(cls, value: str) -> str:
+        from trackai.verification.allowlist import parse_allowlists
+
+        try:
+            parse_allowlists(value)
+        except ValueError as exc:
+            raise SettingsError(f"TRACKAI_VERIFY_SOURCE_ALLOWLIST: {exc}") from exc
+        return value
+
+
+# --- Seller console (issue 15) and Meta's Dataset Quality pull. Owner: console/, trackai/console_data/. ---
+class ConsoleSettings(BaseSettings):
+    """The seller console (`trackai console`; docs/console.md)."""
+
+    model_config = _group("TRACKAI_CONSOLE_")
+
+    host: str = Field("127.0.0.1", description="Address the console listens on.")
+    port: int = Field(8090, ge=1, le=65535, description="Port the console listens on.")
+    public_url: str = Field(
+        "http://127.0.0.1:8090", description="Base URL of the console (invite links; https makes cookies Secure)."
+    )
+    database_url: str | None = Field(
+        None,
+        description="The console's connection (role trackai_console, row-level security). "
+        "Unset: the main URL with user trackai_console.",
+    )
+    session_secret: str | None = Field(
+        None,
+        min_length=32,
+        description="Signs session and CSRF cookies (32+ chars). Unset: derived from TRACKAI_SECRET_KEY.",
+    )
+    session_hours: float = Field(12.0, gt=0, description="A login lasts this long (signed cookie and server side).")
+    cookie_secure: Literal["auto", "true", "false"] = Field(
+        "auto", description="Secure cookies: auto = when public_url is https."
+    )
+    login_max_failures_email: int = Field(5, ge=1, description="Failed logins per e-mail per window before 429.")
+    login_max_failures_ip: int = Field(30, ge=1, description="Failed logins per client IP per window before 429.")
+    login_window_minutes: int = Field(15, ge=1, description="Window of the login rate limits.")
+    invite_hours: float = Field(72.0, gt=0, description="Invite and password-reset links expire after this.")
+    page_size: int = Field(50, ge=5, le=500, description="Rows per page (purchases, failures).")
+    refresh_seconds: int = Field(15, ge=2, description="Open pages refresh their counts this often.")
+    timezone: str = Field("America/Sao_Paulo", description="Time zone of the times shown (days stay UTC).")
+    pool_size: int = Field(4, ge=1, description="Database connections kept by one console process.")
+
+
+class MetaQualitySettings(BaseSettings):
+    """Meta's Event Match Quality, pulled daily from the Dataset Quality API (dagster_project/defs/match_quality)."""
+
+    model_config = _group("TRACKAI_META_QUALITY_")
+
+    agent_name: str = Field("", description="Dataset Quality API agent_name filter (empty: every event).")
+    pull_cron: str = Field("0 6 * * *", description="When the daily pull runs (cron, UTC).")
+    drift_max_points: float = Field(
+        2.0, gt=0, description="Estimated vs Meta's EMQ apart by more than this (same day): WARN."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", populate_by_name=True
@@ -132,6 +229,17 @@ class Settings(BaseSettings):
     )
     dagster_database_url: str | None = Field(
         None, description="Dagster instance storage. Default: database trackai_dagster on the same server."
+    )
+    # --- Least-privilege roles of Dagster and dbt (issue 22, finding 7): sql/0531, sql/0532. ---
+    pipeline_database_url: str | None = Field(
+        None,
+        description="Dagster's connection (role trackai_pipeline). Unset: the main URL in development; "
+        "required in production.",
+    )
+    dbt_database_url: str | None = Field(
+        None,
+        description="dbt's connection (role trackai_dbt). Unset: the caller's URL in development; "
+        "required in production.",
     )
     test_database_url: str | None = Field(
         None, description="Server the test suite creates throwaway databases on. Default: the embedded one."
@@ -183,6 +291,7 @@ class Settings(BaseSettings):
     alarm: AlarmSettings = Field(default_factory=AlarmSettings)
     alert: AlertSettings = Field(default_factory=AlertSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    verify: VerifySettings = Field(default_factory=VerifySettings)  # purchase verification (finding 3)
 
     @field_validator("secret_key")
     @classmethod

@@ -11,9 +11,11 @@ import psycopg
 
 from trackai import secrets
 from trackai.settings import Settings, get_settings
+from trackai.verification.credentials import KINDS as SALES_API_SECRET_KINDS
+from trackai.verification.credentials import CredentialsError, parse_credentials
 
 GATEWAYS = ("perfectpay", "hotmart", "kiwify", "stripe")
-SECRET_KINDS = ("meta_token", *GATEWAYS)
+SECRET_KINDS = ("meta_token", *GATEWAYS, *SALES_API_SECRET_KINDS)
 PIXEL_ID = re.compile(r"^[0-9]{5,20}$")
 
 
@@ -108,6 +110,11 @@ def set_secret(conn: psycopg.Connection, tenant_id: str, kind: str, secret: str)
         raise TenantError(f"unknown secret kind {kind!r}; expected one of {', '.join(SECRET_KINDS)}")
     if not secret:
         raise TenantError("the secret must not be empty")
+    if kind in SALES_API_SECRET_KINDS:  # JSON credentials of a gateway's sales API
+        try:
+            parse_credentials(kind, secret)
+        except CredentialsError as exc:
+            raise TenantError(str(exc)) from None
     with conn.transaction():
         if not conn.execute(
             "SELECT 1 FROM core.tenants WHERE tenant_id = %s", (_uuid(tenant_id),)

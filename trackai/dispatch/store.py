@@ -11,6 +11,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from trackai.core.capi.payload import build_purchase_event
+from trackai.verification.engine import verify_purchases
+from trackai.verification.store import DISPATCHABLE_SQL
 
 SEVEN_DAYS = timedelta(days=7)
 
@@ -45,9 +47,11 @@ def enqueue(
 
     A purchase counts once it has ``approved_at`` (later refunds do not undo the purchase event).
     The payload is built now from the purchase and its match; ``deadline_at`` = event time + 7 days
-    minus ``margin`` so nothing is ever sent after Meta's cutoff.
+    minus ``margin`` so nothing is ever sent after Meta's cutoff. Only purchases their verification lets
+    through are queued (issue 22, finding 3); what is not verified yet is verified first.
     """
-    where = " WHERE p.approved_at IS NOT NULL AND r.event_name = 'Purchase'"
+    verify_purchases(conn, now=now, tenant_id=tenant_id)
+    where = f" WHERE p.approved_at IS NOT NULL AND r.event_name = 'Purchase' AND {DISPATCHABLE_SQL}"
     where += " AND NOT EXISTS (SELECT 1 FROM ops.dispatch_queue q WHERE q.event_id = r.event_id)"
     params: list = []
     if tenant_id:
