@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql
 
 from trackai import embedded_pg
-from trackai.settings import Settings, get_settings
+from trackai.settings import Settings, SettingsError, get_settings
 
 
 def with_database(url: str, database: str) -> str:
@@ -103,6 +103,31 @@ def dagster_database_url(settings: Settings | None = None) -> str:
 def ingest_database_url(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     return settings.ingest_database_url or database_url(settings)
+
+
+def pipeline_database_url(settings: Settings | None = None) -> str:
+    """Dagster's connection (role trackai_pipeline, sql/0531): TRACKAI_PIPELINE_DATABASE_URL; in
+    development the main URL when unset, in production it must be set (never the owner role)."""
+    settings = settings or get_settings()
+    if settings.pipeline_database_url:
+        return settings.pipeline_database_url
+    _refuse_owner_fallback(settings, "TRACKAI_PIPELINE_DATABASE_URL", "Dagster", "trackai_pipeline")
+    return database_url(settings)
+
+
+def dbt_database_url(settings: Settings | None = None, *, default: str | None = None) -> str:
+    """dbt's connection (role trackai_dbt): TRACKAI_DBT_DATABASE_URL; in development ``default`` (the
+    caller's URL) or the main URL when unset, in production it must be set."""
+    settings = settings or get_settings()
+    if settings.dbt_database_url:
+        return settings.dbt_database_url
+    _refuse_owner_fallback(settings, "TRACKAI_DBT_DATABASE_URL", "dbt", "trackai_dbt")
+    return default or database_url(settings)
+
+
+def _refuse_owner_fallback(settings: Settings, variable: str, who: str, role: str) -> None:
+    if settings.env == "production":
+        raise SettingsError(f"{variable} must be set when TRACKAI_ENV=production: {who} connects as {role}")
 
 
 @contextmanager

@@ -69,3 +69,38 @@ def test_readonly_role_reads_analytics_but_writes_nothing(readonly_conn, conn) -
     ):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             readonly_conn.execute(statement)
+
+
+def _writes(conn, role: str) -> dict[str, set[str]]:
+    rows = conn.execute(
+        """SELECT table_schema || '.' || table_name, privilege_type FROM information_schema.role_table_grants
+            WHERE grantee = %s AND privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')""",
+        (role,),
+    ).fetchall()
+    writes: dict[str, set[str]] = {}
+    for table, privilege in rows:
+        writes.setdefault(table, set()).add(privilege)
+    return writes
+
+
+def test_pipeline_role_writes_exactly_the_pipeline_state(conn) -> None:
+    """Dagster's role (sql/0532) writes the micro-batch, verification and dispatch tables, nothing else."""
+    writes = _writes(conn, "trackai_pipeline")
+    assert {t: p for t, p in writes.items() if t.split(".")[0] in ("landing", "core")} == {
+        "core.purchases": {"INSERT", "UPDATE"},
+        "core.purchase_verifications": {"INSERT", "UPDATE"},
+        "core.matches": {"INSERT", "UPDATE", "DELETE"},
+        "core.dedupe_registry": {"INSERT"},
+    }
+    assert "ops.schema_migrations" not in writes
+    assert not any("DELETE" in p or "TRUNCATE" in p for t, p in writes.items() if t.startswith("ops."))
+
+
+def test_dbt_role_writes_no_table_outside_analytics(conn) -> None:
+    assert [t for t in _writes(conn, "trackai_dbt") if not t.startswith("analytics.")] == []
+    assert conn.execute(
+        """SELECT has_schema_privilege('trackai_dbt', 'analytics', 'CREATE'),
+                  has_schema_privilege('trackai_dbt', 'core', 'CREATE'),
+                  has_column_privilege('trackai_dbt', 'core.tenant_secrets', 'secret_ciphertext', 'SELECT'),
+                  has_column_privilege('trackai_dbt', 'core.tenant_secrets', 'secret_ref', 'SELECT')"""
+    ).fetchone() == (True, False, False, False)
