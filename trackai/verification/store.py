@@ -109,46 +109,41 @@ class Result:
     detail: str | None = None
 
 
+_WRITE_COLUMNS = (
+    "tenant_id", "gateway", "order_id", "event_id", "outcome", "reason", "method", "dispatchable", "amount",
+    "currency", "product_id", "gateway_status", "gateway_amount", "detail", "first_checked_at", "checked_at",
+)  # fmt: skip
+
+
 def write(conn: psycopg.Connection, results: Sequence[Result], now: datetime) -> None:
-    """Upsert the results; an unchanged verdict is not rewritten (rows refused by the funnels are
-    re-evaluated every run), except pending ones whose attempts and time move on."""
+    """Upsert the results (COPY into a temporary table, then one INSERT .. ON CONFLICT). An unchanged
+    verdict is not rewritten (rows refused by the funnels are re-evaluated every run); pending ones are,
+    so their attempts and time move on."""
     if not results:
         return
-    columns = list(
-        zip(
-            *[
-                (
-                    r.candidate.tenant_id,
-                    r.candidate.gateway,
-                    r.candidate.order_id,
-                    r.candidate.event_id,
-                    r.verdict.outcome,
-                    r.verdict.reason,
-                    r.verdict.method,
-                    r.dispatchable,
-                    r.candidate.amount,
-                    r.candidate.currency,
-                    r.candidate.product_id,
-                    r.verdict.gateway_status,
-                    r.verdict.gateway_amount,
-                    (r.detail or None) and r.detail[:500],
-                )
-                for r in results
-            ],
-            strict=True,
-        )
-    )
+    columns = ", ".join(_WRITE_COLUMNS)
     with conn.transaction():
         conn.execute(
-            """
-            INSERT INTO core.purchase_verifications AS v
-                   (tenant_id, gateway, order_id, event_id, outcome, reason, method, dispatchable, amount,
-                    currency, product_id, gateway_status, gateway_amount, detail, first_checked_at,
-                    checked_at)
-            SELECT u.*, %s, %s
-              FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                          %s::bool[], %s::numeric[], %s::text[], %s::text[], %s::text[], %s::numeric[],
-                          %s::text[]) AS u
+            "CREATE TEMP TABLE tmp_verifications (LIKE core.purchase_verifications INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+        with conn.cursor().copy(f"COPY tmp_verifications ({columns}) FROM STDIN") as copy:
+            for r in results:
+                c, v = r.candidate, r.verdict
+                detail = (r.detail or None) and r.detail[:500]
+                row = (c.tenant_id, c.gateway, c.order_id, c.event_id, v.outcome, v.reason, v.method)
+                row += (
+                    r.dispatchable,
+                    c.amount,
+                    c.currency,
+                    c.product_id,
+                    v.gateway_status,
+                    v.gateway_amount,
+                )
+                copy.write_row((*row, detail, now, now))
+        conn.execute(
+            f"""
+            INSERT INTO core.purchase_verifications AS v ({columns})
+            SELECT {columns} FROM tmp_verifications
             ON CONFLICT (tenant_id, gateway, order_id) DO UPDATE SET
                    event_id = EXCLUDED.event_id, outcome = EXCLUDED.outcome, reason = EXCLUDED.reason,
                    method = EXCLUDED.method, dispatchable = EXCLUDED.dispatchable, amount = EXCLUDED.amount,
@@ -160,8 +155,7 @@ def write(conn: psycopg.Connection, results: Sequence[Result], now: datetime) ->
                 OR (v.outcome, v.reason, v.method, v.dispatchable, v.amount, v.currency, v.product_id)
                    IS DISTINCT FROM (EXCLUDED.outcome, EXCLUDED.reason, EXCLUDED.method, EXCLUDED.dispatchable,
                                      EXCLUDED.amount, EXCLUDED.currency, EXCLUDED.product_id)
-            """,
-            (now, now, *[list(c) for c in columns]),
+            """
         )
 
 
