@@ -270,6 +270,61 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body accepted.")
     stripe_tolerance_seconds: int = Field(300, ge=1, description="Stripe-Signature timestamp tolerance.")
 
+    # --- Ingest hardening (issue 22, findings 2, 4, 5, 6). Owner: ingest_service. docs/security.md ---
+    # Per-visitor budgets are counted per worker, per (tenant, address); an IPv6 address counts by its /64.
+    click_rate_limit_per_address_per_min: int = Field(
+        300,
+        ge=1,
+        description="Clicks+pageviews+leads of one tenant from one address per minute (per worker). Sized "
+        "for carrier-grade NAT, where one IPv4 carries many buyers: 300 is ~100 visitors of the same "
+        "landing page in the same minute behind one address.",
+    )
+    click_rate_limit_per_session_per_min: int = Field(
+        60, ge=1, description="Events of one snippet session per minute (per worker)."
+    )
+    lead_rate_limit_per_min: int = Field(
+        600, ge=1, description="Leads per tenant per minute: a budget of their own, not shared with clicks."
+    )
+    lead_rate_limit_per_address_per_min: int = Field(
+        30, ge=1, description="Leads of one tenant from one address per minute (per worker; CGNAT-sized)."
+    )
+    webhook_refusals_per_address_per_min: int = Field(
+        60,
+        ge=1,
+        description="Refused webhooks from one address per minute (all tenants) before it gets 429 "
+        "without any work (per worker).",
+    )
+    webhook_refusals_per_address_tenant_per_min: int = Field(
+        5,
+        ge=1,
+        description="Refused webhooks from one address for one tenant per minute before 429 (per worker). "
+        "Per tenant, so a gateway address that carries one misconfigured tenant's deliveries does not "
+        "block the other tenants'.",
+    )
+    refusal_limit_exempt_networks: str = Field(
+        "", description="CIDRs never limited for refusals (e.g. a gateway's published webhook addresses)."
+    )
+    refusal_flush_seconds: float = Field(
+        10.0, gt=0, description="Refused webhooks land as counts per minute, flushed this often."
+    )
+    max_header_bytes: int = Field(
+        16 * 1024, ge=1024, description="Largest request line + headers; more: 431 and the socket closed."
+    )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="A request head must arrive within this (else 408, socket closed)."
+    )
+    body_timeout_seconds: float = Field(
+        10.0, gt=0, description="A request body must arrive within this after its head (else 408)."
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Internal /metrics listener address (never the public ingest port)."
+    )
+    metrics_port: int = Field(
+        9464,
+        ge=0,
+        description="Internal /metrics port; worker k of N binds the first free port from here (0: any).",
+    )
+
     meta_graph_url: str = Field("https://graph.facebook.com", description="Meta Graph API base URL.")
     meta_api_version: str = Field("v25.0", description="Graph API version used for CAPI and debug_token.")
 
@@ -341,6 +396,25 @@ def _looks_like_placeholder(value: str) -> bool:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+# --- Explicit environment for services (issue 22, finding 7). Owner: ingest_service. ---
+def require_explicit_env(settings: Settings | None = None) -> Settings:
+    """Long-running services (``trackai serve``, the ingest app, Dagster) call this before they start.
+
+    An unset ``TRACKAI_ENV`` means development (on-disk key, relaxed checks). That default is only safe on
+    the embedded database: once a real database URL is configured, ``TRACKAI_ENV`` must be set
+    explicitly (environment or ``.env``), so a production deploy that forgot it refuses to start instead
+    of running with development defaults. One-shot CLI commands keep the implicit default.
+    """
+    settings = settings or get_settings()
+    configured = settings.database_url or settings.ingest_database_url or settings.dagster_database_url
+    if configured and "env" not in settings.model_fields_set:
+        raise SettingsError(
+            "TRACKAI_ENV is not set while a database URL is configured: set TRACKAI_ENV=production "
+            "(or TRACKAI_ENV=development for a local database) before starting a service"
+        )
+    return settings
 
 
 def reset_settings_cache() -> None:
