@@ -54,6 +54,7 @@ from _report import Target, publish  # noqa: E402
 
 from trackai import db, migrations  # noqa: E402
 from trackai_cli.capi_mock.server import free_port  # noqa: E402
+from trackai_cli.commands.serve import GUARDED_PROTOCOL  # noqa: E402
 
 GATEWAY = "stripe"
 RATE_LIMIT = 1_000_000_000
@@ -250,10 +251,10 @@ class Server:
         if kind == "ingest":
             command = [sys.executable, "-m", "trackai_cli.cli", "serve", "--port", str(self.port)]
             command += ["--workers", str(workers)]
-        else:  # the same uvicorn settings as trackai serve (uvicorn.run: loop/http auto, no access log)
+        else:  # the same uvicorn settings as trackai serve (guarded httptools, uvloop, no access log)
             command = [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "_echo_app:app"]
             command += ["--port", str(self.port), "--workers", str(workers), "--log-level", "warning"]
-            command += ["--no-access-log", "--no-proxy-headers"]
+            command += ["--no-access-log", "--no-proxy-headers", "--http", GUARDED_PROTOCOL]
         self.log_path = log_dir / f"{kind}-{workers}w.log"
         self.log = self.log_path.open("w")
         self.proc = subprocess.Popen(
@@ -494,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
             tenants.append((tenant, gateway_secrets[GATEWAY]))
         env = {
             **os.environ,
+            "TRACKAI_ENV": os.environ.get("TRACKAI_ENV", "development"),  # a configured database: explicit
             "TRACKAI_DATABASE_URL": url,
             "TRACKAI_WEBHOOK_RATE_LIMIT_PER_MIN": str(RATE_LIMIT),
             "PYTHONUNBUFFERED": "1",

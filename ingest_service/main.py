@@ -8,17 +8,19 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from ingest_service.api.routes import docs, health, snippet, track, webhooks
+from ingest_service.core import lifecycle
 from ingest_service.core import logging as ingest_logging
 from ingest_service.core.deps import AppState, parse_networks
 from ingest_service.core.metrics import Metrics, MetricsMiddleware
+from ingest_service.core.refusals import Refusals
 from ingest_service.core.store import Store
 from trackai import db, migrations
 from trackai.observability import init_sentry
-from trackai.settings import Settings, get_settings
+from trackai.settings import Settings, get_settings, require_explicit_env
 
 
 def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    settings = require_explicit_env(settings or get_settings())
     ingest_logging.configure(settings.log_level)
     init_sentry("ingest", dsn=settings.sentry_dsn, environment=settings.env)
     url = database_url or db.ingest_database_url(settings)
@@ -26,13 +28,12 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     metrics = Metrics()
     expected = frozenset(m.version for m in migrations.discover(settings.sql_dir))
 
+    refusals = Refusals(settings, store, metrics, parse_networks(settings.refusal_limit_exempt_networks))
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await store.open()
-        try:
+        async with lifecycle.running(app.state.ingest, url):
             yield
-        finally:
-            await store.close()
 
     app = FastAPI(
         title="Track AI ingest",
@@ -42,7 +43,9 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         docs_url=None,  # served offline by routes/docs.py (no CDN)
         redoc_url=None,
     )
-    app.state.ingest = AppState(settings, store, metrics, parse_networks(settings.trusted_proxies), expected)
+    app.state.ingest = AppState(
+        settings, store, metrics, parse_networks(settings.trusted_proxies), expected, refusals
+    )
     app.include_router(webhooks.router)
     app.include_router(track.router)
     app.include_router(snippet.router)

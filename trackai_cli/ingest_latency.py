@@ -76,6 +76,7 @@ def create_bench_tenant() -> tuple[str, dict[str, str]]:
 
 
 def run(base: str, tenant_id: str, secrets: dict[str, str], gateway: str, n: int, warmup: int = 50) -> dict:
+    from trackai.core.session_id import new_session_id
     from trackai_cli.gateway_samples import build_payload
     from trackai_cli.gateway_signing import sign_request
 
@@ -88,7 +89,7 @@ def run(base: str, tenant_id: str, secrets: dict[str, str], gateway: str, n: int
                 order_id=f"bench-{uuid.uuid4().hex[:12]}",
                 email=f"b{i}@example.com",
                 phone="11987654321",
-                session_id=f"tai_bench{i:08d}",
+                session_id=new_session_id(),
                 amount=Decimal("97.00"),
             )
             headers, query, body = sign_request(gateway, secrets[gateway], json.dumps(payload).encode())

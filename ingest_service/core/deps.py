@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
+from ingest_service.core.limits import WindowCounter
 from ingest_service.core.metrics import Metrics
 from ingest_service.core.store import WINDOW_SECONDS, Store
 from trackai.settings import Settings
+
+if TYPE_CHECKING:
+    from ingest_service.core.refusals import Refusals
 
 
 @dataclass
@@ -22,6 +29,12 @@ class AppState:
     metrics: Metrics
     trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     expected_migrations: frozenset[str]
+    refusals: Refusals
+    # Per-visitor click budgets (ingest_service.core.limits): by (tenant, address) and (tenant, session).
+    click_addresses: WindowCounter = field(default_factory=WindowCounter)
+    click_sessions: WindowCounter = field(default_factory=WindowCounter)
+    lead_addresses: WindowCounter = field(default_factory=WindowCounter)
+    metrics_port: int | None = None  # the internal /metrics listener, once started
 
 
 def state(request: Request) -> AppState:
@@ -71,16 +84,46 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+class BodyTimeout(Exception):
+    """The body did not arrive within ``body_timeout_seconds`` (a slow client)."""
+
+
+class ClientGone(Exception):
+    """The client hung up before its body was complete: nobody is left to answer."""
+
+
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The raw body, at most ``limit`` bytes (the declared length is checked before reading), within
+    ``timeout`` seconds."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > limit:
-            raise BodyTooLarge
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                chunks += chunk
+                if len(chunks) > limit:
+                    raise BodyTooLarge
+    except TimeoutError as exc:
+        raise BodyTimeout from exc
+    except ClientDisconnect as exc:
+        raise ClientGone from exc
     return bytes(chunks)
+
+
+def body_refusal(exc: Exception, limit: int, timeout: float) -> tuple[str, int, str]:
+    """(reason, status, detail) for a body that could not be read. ``Connection: close`` goes with
+    them: the rest of that body is not worth reading."""
+    if isinstance(exc, BodyTooLarge):
+        return "body_too_large", 413, f"body larger than {limit} bytes"
+    if isinstance(exc, BodyTimeout):
+        return "body_timeout", 408, f"body not received within {timeout:g} s"
+    # 499 (client closed request): a quiet 4xx-class outcome, never a 5xx; nobody reads the answer.
+    return "client_disconnected", 499, "client disconnected before the body was complete"
+
+
+CLOSE = {"Connection": "close"}
 
 
 def retry_after_window() -> str:
@@ -93,9 +136,9 @@ def unavailable() -> JSONResponse:
     )
 
 
-def too_many(limit: int) -> JSONResponse:
+def too_many(limit: int, per: str = "this tenant") -> JSONResponse:
     return JSONResponse(
-        {"detail": f"rate limit exceeded ({limit} requests per minute for this tenant)"},
+        {"detail": f"rate limit exceeded ({limit} requests per minute for {per})"},
         status_code=429,
         headers={"Retry-After": retry_after_window()},
     )

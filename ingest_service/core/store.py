@@ -8,7 +8,6 @@ SELECT on core.tenants/core.tenant_secrets, EXECUTE on landing.rate_limit_hit).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import ipaddress
 import json
@@ -107,7 +106,7 @@ SELECT (SELECT hits FROM rl), (SELECT quarantine_id FROM q)
 """
 
 CLICK_SQL = f"""
-WITH rl AS (SELECT landing.rate_limit_hit(%(tenant)s, 'click', {WINDOW_SECONDS}) AS hits),
+WITH rl AS (SELECT landing.rate_limit_hit(%(tenant)s, %(scope)s, {WINDOW_SECONDS}) AS hits),
 ck AS (
     INSERT INTO landing.clicks (tenant_id, event_type, session_id, occurred_at, landing_url, referrer, fbclid,
                                 fbc, fbp, client_ip, user_agent, email_hash, phone_hash, external_id, utm)
@@ -238,29 +237,27 @@ class Store:
         hits = row[0] if row else 0
         return hits > limit, hits
 
-    async def reject(
-        self, tenant_ref: str, tenant_id: uuid.UUID | None, gateway: str, reason: str, http_status: int
-    ) -> None:
-        """Count a refused webhook. Best effort: a refusal must not turn into a 503."""
-        with contextlib.suppress(DatabaseUnavailable):
-            await self._execute(
-                """
-                INSERT INTO landing.webhook_rejections (tenant_ref, tenant_id, gateway, reason, http_status)
-                VALUES (%s, %s, %s, %s, %s) RETURNING rejection_id
-                """,
-                (
-                    pg_text(tenant_ref, 200),
-                    tenant_id,
-                    pg_text(gateway, 40),
-                    pg_text(reason, 100),
-                    http_status,
-                ),
-            )
+    async def insert_rejections(self, rows: list[tuple]) -> None:
+        """Aggregated refusals: (tenant_ref, tenant_id, gateway, reason, http_status, hits, minute) each."""
+        columns = list(zip(*rows, strict=True))
+        await self._execute(
+            """
+            INSERT INTO landing.webhook_rejections
+                   (tenant_ref, tenant_id, gateway, reason, http_status, hits, created_at)
+            SELECT * FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::text[], %s::int[], %s::int[],
+                                 %s::timestamptz[])
+            RETURNING 1
+            """,
+            [list(c) for c in columns],
+        )
 
-    async def land_click(self, params: dict, limit: int) -> tuple[bool, int | None, int]:
+    async def land_click(
+        self, params: dict, limit: int, scope: str = "click"
+    ) -> tuple[bool, int | None, int]:
+        """One click under the tenant's budget for ``scope`` (``click``, or ``lead`` with its own)."""
         try:
             row = await self._execute(
-                CLICK_SQL, {**params, "limit": limit, "utm": Jsonb(params.get("utm") or {})}
+                CLICK_SQL, {**params, "scope": scope, "limit": limit, "utm": Jsonb(params.get("utm") or {})}
             )
         except (psycopg.DataError, psycopg.IntegrityError, UnicodeEncodeError) as exc:  # e.g. a NUL byte
             raise RowRefused(f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc

@@ -8,6 +8,7 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 from ingest_service.main import create_app
 from trackai import db
 from trackai.core.pii import sha256_hex
+from trackai.core.session_id import new_session_id
 from trackai.settings import Settings
 from trackai_cli.gateway_samples import build_payload
 from trackai_cli.gateway_signing import sign_request
@@ -26,7 +28,7 @@ GATEWAYS = ("perfectpay", "hotmart", "kiwify", "stripe")
 
 
 def make_client(pg_url: str, **overrides) -> TestClient:
-    settings = Settings(**overrides)
+    settings = Settings(**{"metrics_port": 0, **overrides})  # the internal listener on any free port
     app = create_app(settings, database_url=db.with_user(pg_url, "trackai_app_rw"))
     return TestClient(app, client=("203.0.113.9", 50000))
 
@@ -49,7 +51,7 @@ def post_webhook(client, gateway, tenant_id, secret, payload, *, now=None, path_
 def test_accepted_then_duplicate_with_one_row(client, conn, make_tenant, gateway) -> None:
     tenant_id, secrets = make_tenant()
     payload = build_payload(
-        gateway, order_id=f"ord-{gateway}", email=EMAIL, phone=PHONE, session_id="tai_abcdefgh12345678"
+        gateway, order_id=f"ord-{gateway}", email=EMAIL, phone=PHONE, session_id="tai_Q2x9fKd3LmN8pR4sT6vW1y"
     )
     first = post_webhook(client, gateway, tenant_id, secrets[gateway], payload)
     assert first.status_code == 200, first.text
@@ -65,7 +67,7 @@ def test_accepted_then_duplicate_with_one_row(client, conn, make_tenant, gateway
             "approved",
             Decimal("197.0000"),
             "BRL",
-            "tai_abcdefgh12345678",
+            "tai_Q2x9fKd3LmN8pR4sT6vW1y",
             sha256_hex(EMAIL.lower()),
             sha256_hex("5511987654321"),
         )
@@ -111,8 +113,9 @@ def test_unknown_tenant_and_bad_signature_look_the_same(client, conn, make_tenan
     assert bad.json() == unknown.json() == not_uuid.json() == cross.json()
     missing = client.post(f"/api/v1/webhooks/kiwify/{tenant_a}", content=json.dumps(payload))
     assert missing.status_code == 401 and missing.json() == bad.json()
+    client.portal.call(client.app.state.ingest.refusals.flush)  # counts land every few seconds
     reasons = conn.execute(
-        "SELECT reason, count(*) FROM landing.webhook_rejections WHERE gateway = 'kiwify' GROUP BY reason"
+        "SELECT reason, sum(hits) FROM landing.webhook_rejections WHERE gateway = 'kiwify' GROUP BY reason"
     ).fetchall()
     assert dict(reasons)["unknown_tenant"] >= 2 and dict(reasons)["bad_signature"] >= 2
     assert (
@@ -180,20 +183,21 @@ def test_rate_limit_429_with_retry_after(pg_url, make_tenant) -> None:
             c, "hotmart", tenant_id, secrets["hotmart"], build_payload("hotmart", order_id="z")
         )
         assert limited.status_code == 429 and 1 <= int(limited.headers["Retry-After"]) <= 60
-        click = {"tenant_id": tenant_id, "session_id": "s"}
+        click = {"tenant_id": tenant_id, "session_id": new_session_id()}
         click_codes = [c.post("/api/v1/track/click", json=click).status_code for _ in range(4)]
         assert 429 in click_codes and 202 in click_codes
 
 
 def test_click_builds_fbc_once_and_lands_identity(client, conn, make_tenant) -> None:
     tenant_id, _ = make_tenant()
+    session = new_session_id()
     before = int(time.time() * 1000)
     r = client.post(
         "/api/v1/track/click",
         content=json.dumps(
             {
                 "tenant_id": tenant_id,
-                "session_id": "tai_sess0001",
+                "session_id": session,
                 "event_type": "lead",
                 "url": "https://lp.example.com/oferta?utm_source=facebook&fbclid=IwAR2_AbC-xyz&x=1",
                 "referrer": "https://facebook.com/",
@@ -230,14 +234,15 @@ def test_click_builds_fbc_once_and_lands_identity(client, conn, make_tenant) -> 
     ident = conn.execute(
         "SELECT session_id, phone_hash FROM landing.identities WHERE tenant_id = %s", (tenant_id,)
     ).fetchall()
-    assert ident == [("tai_sess0001", sha256_hex("5511987654321"))]
+    assert ident == [(session, sha256_hex("5511987654321"))]
+    assert r.json()["dropped"] == []
     # An fbc cookie for the same fbclid is kept verbatim.
     kept = "fb.1.1700000000000.IwAR2_AbC-xyz"
     r = client.post(
         "/api/v1/track/click",
         json={
             "tenant_id": tenant_id,
-            "session_id": "tai_sess0001",
+            "session_id": session,
             "fbc": kept,
             "url": "https://lp.example.com/?fbclid=IwAR2_AbC-xyz",
         },
@@ -247,18 +252,20 @@ def test_click_builds_fbc_once_and_lands_identity(client, conn, make_tenant) -> 
 
 def test_click_trusted_proxy_validation_and_cors(pg_url, make_tenant) -> None:
     tenant_id, _ = make_tenant()
+    session = new_session_id()
     with TestClient(
-        create_app(Settings(), database_url=db.with_user(pg_url, "trackai_app_rw")), client=("127.0.0.1", 1)
+        create_app(Settings(metrics_port=0), database_url=db.with_user(pg_url, "trackai_app_rw")),
+        client=("127.0.0.1", 1),
     ) as c:
         r = c.post(
             "/api/v1/track/click",
-            json={"tenant_id": tenant_id, "session_id": "p1"},
+            json={"tenant_id": tenant_id, "session_id": session},
             headers={"X-Forwarded-For": "198.51.100.7, 127.0.0.1", "Origin": "https://lp.example.com"},
         )
         assert r.status_code == 202 and r.headers["access-control-allow-origin"] == "*"
         with psycopg.connect(pg_url) as conn:
             assert conn.execute(
-                "SELECT host(client_ip) FROM landing.clicks WHERE session_id = 'p1'"
+                "SELECT host(client_ip) FROM landing.clicks WHERE session_id = %s", (session,)
             ).fetchone() == ("198.51.100.7",)
         pre = c.options(
             "/api/v1/track/click",
@@ -267,7 +274,7 @@ def test_click_trusted_proxy_validation_and_cors(pg_url, make_tenant) -> None:
         assert pre.status_code == 200
         assert (
             c.post(
-                "/api/v1/track/click", json={"tenant_id": str(uuid.uuid4()), "session_id": "x"}
+                "/api/v1/track/click", json={"tenant_id": str(uuid.uuid4()), "session_id": session}
             ).status_code
             == 404
         )
@@ -285,7 +292,9 @@ def test_snippet_health_ready_metrics_docs(client, make_tenant) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/ready")
     assert ready.status_code == 200, ready.text
-    metrics = client.get("/metrics").text
+    assert client.get("/metrics").status_code == 404  # not on the public port
+    port = client.app.state.ingest.metrics_port
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     assert "trackai_ingest_requests_total" in metrics and "trackai_ingest_request_seconds_bucket" in metrics
     assert 'route="/api/v1/webhooks/{gateway}/{tenant_id}"' in metrics
     assert "trackai_ingest_webhook_rejections_total" in metrics
@@ -295,7 +304,8 @@ def test_snippet_health_ready_metrics_docs(client, make_tenant) -> None:
 
 def test_database_down_answers_503_with_retry_after(make_tenant) -> None:
     app = create_app(
-        Settings(), database_url="postgresql://trackai_app_rw@127.0.0.1:1/none?connect_timeout=1"
+        Settings(metrics_port=0),
+        database_url="postgresql://trackai_app_rw@127.0.0.1:1/none?connect_timeout=1",
     )
     with TestClient(app) as c:
         app.state.ingest.store.pool.timeout = 0.5
@@ -320,7 +330,7 @@ def test_no_plaintext_pii_anywhere(client, conn, make_tenant) -> None:
         assert post_webhook(client, gateway, tenant_id, secrets[gateway], payload).status_code == 200
     client.post(
         "/api/v1/track/click",
-        json={"tenant_id": tenant_id, "session_id": "pii", "email": EMAIL, "phone": PHONE},
+        json={"tenant_id": tenant_id, "session_id": new_session_id(), "email": EMAIL, "phone": PHONE},
     )
     needles = [
         EMAIL.lower(),

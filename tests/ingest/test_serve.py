@@ -8,6 +8,7 @@ import httpx
 import psycopg
 
 from trackai import db
+from trackai.core.session_id import new_session_id
 from trackai_cli.gateway_samples import build_payload
 from trackai_cli.gateway_signing import sign_request
 from trackai_cli.ingest_latency import create_bench_tenant, free_port, run, start_server, wait_ready
@@ -36,7 +37,7 @@ def test_trackai_serve_end_to_end(pg_url: str) -> None:
         assert codes == [200, 200]
         assert httpx.post(f"{base}/api/v1/webhooks/hotmart/{tenant_id}", content=body).status_code == 401
         click = httpx.post(
-            f"{base}/api/v1/track/click", json={"tenant_id": tenant_id, "session_id": "tai_serve1"}
+            f"{base}/api/v1/track/click", json={"tenant_id": tenant_id, "session_id": new_session_id()}
         )
         assert click.status_code == 202
         with psycopg.connect(pg_url) as conn:

@@ -117,6 +117,27 @@ def test_webhook_success_rate_from_counted_rejections(tenant, conn):
     assert alarm(conn, "webhook_success_rate").passed
 
 
+def test_webhook_success_rate_counts_hits_of_known_tenants_and_gateways_only(tenant, conn):
+    """Refusals land as counts per minute (issue 22); unknown tenants and made-up gateways are noise
+    anyone can make, so they never fail the alarm."""
+    conn.execute(
+        """INSERT INTO landing.webhook_rejections (tenant_ref, tenant_id, gateway, reason, http_status, hits)
+           VALUES ('unknown', NULL, 'hotmart', 'unknown_tenant', 401, 2000),
+                  (%s, %s, 'invalid', 'unknown_gateway', 404, 2000)""",
+        (str(tenant), tenant),
+    )
+    assert alarm(conn, "webhook_success_rate").passed
+    conn.execute(
+        """INSERT INTO landing.webhook_rejections (tenant_ref, tenant_id, gateway, reason, http_status, hits)
+           VALUES (%s, %s, 'hotmart', 'bad_signature', 401, 3)""",
+        (str(tenant), tenant),
+    )
+    r = alarm(conn, "webhook_success_rate")
+    assert (r.passed, r.value, r.details["rejected"]) == (False, pytest.approx(86.96), 3)
+    conn.execute("UPDATE landing.webhook_rejections SET created_at = now() - interval '2 hours'")
+    assert alarm(conn, "webhook_success_rate").passed
+
+
 def test_pending_backlog(tenant, conn):
     ids = [data.dispatched_event(conn, tenant, status="pending", attempts=[]) for _ in range(4)]
     r = alarm(conn, "dispatch_backlog", backlog_max_pending=3)

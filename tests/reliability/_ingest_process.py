@@ -97,6 +97,12 @@ class IngestProcess:
             "TRACKAI_INGEST_DATABASE_URL": db.with_user(self.database_url, APP_ROLE),
             "TRACKAI_WEBHOOK_RATE_LIMIT_PER_MIN": "100000000",  # still executed on every request
             "TRACKAI_CLICK_RATE_LIMIT_PER_MIN": "100000000",
+            # Every request comes from 127.0.0.1: per-address budgets raised the same way (still executed).
+            "TRACKAI_CLICK_RATE_LIMIT_PER_ADDRESS_PER_MIN": "100000000",
+            "TRACKAI_CLICK_RATE_LIMIT_PER_SESSION_PER_MIN": "100000000",
+            "TRACKAI_WEBHOOK_REFUSALS_PER_ADDRESS_PER_MIN": "100000000",
+            "TRACKAI_WEBHOOK_REFUSALS_PER_ADDRESS_TENANT_PER_MIN": "100000000",
+            "TRACKAI_METRICS_PORT": "0",
             "TRACKAI_LOG_LEVEL": "ERROR",
             **self.extra_env,
         }

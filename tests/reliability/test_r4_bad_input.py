@@ -167,7 +167,7 @@ def check_response(status: int, content_type: str, body: bytes, what: str) -> No
 # --- schemathesis against /openapi.json -----------------------------------------------------------
 
 # No parameters, or only free-form string path parameters: schemathesis cannot make negative data.
-NOTHING_TO_NEGATE = {"/health", "/ready", "/metrics", "/api/v1/webhooks/{gateway}/{tenant_id}"}
+NOTHING_TO_NEGATE = {"/health", "/ready", "/api/v1/webhooks/{gateway}/{tenant_id}"}
 
 
 def test_schemathesis_openapi(service: IngestProcess, seller: Seller, pg_url: str, record_figures) -> None:
@@ -229,7 +229,7 @@ def test_schemathesis_openapi(service: IngestProcess, seller: Seller, pg_url: st
     )
     # Every operation in the schema was exercised.
     assert {label.split(" [")[0] for label in per_operation} == {op.label for op in operations}, per_operation
-    assert len(operations) >= 6
+    assert len(operations) >= 5  # /metrics is on the internal listener, not in this schema (issue 22)
     # No generated request could authenticate a webhook: nothing landed on the webhook side.
     assert after == before
 

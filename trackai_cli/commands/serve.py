@@ -1,12 +1,20 @@
-"""``trackai serve --host --port [--workers]``: the FastAPI ingest service under uvicorn."""
+"""``trackai serve --host --port [--workers]``: the FastAPI ingest service under uvicorn.
+
+Before forking workers it checks what can be checked once: ``TRACKAI_ENV`` set explicitly when a real
+database is configured, and in production a least-privilege database role (ingest_service.core.privileges).
+uvicorn runs the guarded httptools protocol (request-head size, head and body deadlines) and closes idle
+keep-alive connections after 5 s; /metrics is on the internal listener, not on ``--port``.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+GUARDED_PROTOCOL = "ingest_service.core.http_guard:GuardedHttpToolsProtocol"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    serve = sub.add_parser("serve", help="run the ingest service (webhooks, clicks, snippet, metrics)")
+    serve = sub.add_parser("serve", help="run the ingest service (webhooks, clicks, snippet)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument(
@@ -19,9 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ingest_service.core import privileges
     from trackai import db
+    from trackai.settings import require_explicit_env
 
-    db.ingest_database_url()  # fail fast (and start the embedded database) before forking workers
+    settings = require_explicit_env()
+    # Fail fast (and start the embedded database) before forking workers.
+    privileges.check(db.ingest_database_url(settings), settings)
     uvicorn.run(
         "ingest_service.main:create_app",
         factory=True,
@@ -31,5 +43,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=False,
         proxy_headers=False,  # X-Forwarded-For is honoured by the app only from TRACKAI_TRUSTED_PROXIES
+        http=GUARDED_PROTOCOL,
+        timeout_keep_alive=5,
     )
     return 0

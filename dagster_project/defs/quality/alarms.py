@@ -171,11 +171,16 @@ def webhook_success_rate(conn, t: AlarmThresholds, spec: AlarmSpec) -> AlarmResu
         "SELECT count(*) FROM landing.webhook_events WHERE received_at > now() - make_interval(mins => %s)",
         window,
     )
+    from trackai.core.gateways import ADAPTERS  # the known gateways (issue 22: edit limited to this function)
+
+    # Refusals of known tenants on known gateways only: an unknown tenant, a made-up gateway or an address
+    # over its refusal budget is anyone's noise, not a failing delivery. A row counts `hits` refusals.
     rejected = _scalar(
         conn,
-        "SELECT count(*) FROM landing.webhook_rejections"
-        " WHERE created_at > now() - make_interval(mins => %s)",
-        window,
+        "SELECT coalesce(sum(hits), 0) FROM landing.webhook_rejections"
+        " WHERE created_at > now() - make_interval(mins => %s)"
+        " AND tenant_id IS NOT NULL AND gateway = ANY(%s)",
+        (t.webhook_window_minutes, list(ADAPTERS)),
     )
     total = accepted + rejected
     rate = round(100.0 * accepted / total, 2) if total else None

@@ -1,10 +1,10 @@
-"""/health (alive), /ready (database reachable and migrations current), /metrics (Prometheus)."""
+"""/health (alive), /ready (database reachable and migrations current). Prometheus metrics are not on
+this port: they are served by the internal listener (ingest_service.core.metrics_server)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 
 from ingest_service.core.deps import state
 from ingest_service.core.store import DatabaseUnavailable
@@ -37,8 +37,3 @@ async def ready(request: Request) -> JSONResponse:
             status_code=503,
         )
     return JSONResponse({"status": "ready", "migrations": len(applied)})
-
-
-@router.get("/metrics", summary="Prometheus metrics")
-async def metrics(request: Request) -> Response:
-    return Response(generate_latest(state(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -44,6 +44,10 @@ ZERO_DECIMAL = frozenset(
     ]
 )
 THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
+# A real header is ``t=`` plus one v1 per active secret (two while rolling) and in test mode a v0, each
+# ~68 characters. Anything much longer is not Stripe: refused before any HMAC or comparison (issue 22).
+MAX_SIGNATURE_HEADER = 1024
+MAX_V1 = 5
 
 
 def currency_exponent(currency: str | None) -> int:
@@ -107,11 +111,15 @@ class Stripe(Gateway):
         header = headers.get("stripe-signature")
         if not header:
             raise AuthError("missing_signature")
+        if len(header) > MAX_SIGNATURE_HEADER:
+            raise AuthError("signature_header_too_long")
         timestamp, candidates = parse_header(header)
         if timestamp is None:
             raise AuthError("malformed_signature_header")
         if not candidates:
             raise AuthError("no_v1_signature")
+        if len(candidates) > MAX_V1:
+            raise AuthError("too_many_signatures")
         expected = signature(secret, timestamp, body)
         # Check every v1 (secret rolling); compare all of them so timing does not tell which matched.
         matched = False
