@@ -32,6 +32,9 @@ from trackai.settings import Settings
 ADDRESS_LIMITED = "address_limited"
 # Refusals from these reasons are not attributed to a tenant even when the path names a known one.
 _UNATTRIBUTED = frozenset({ADDRESS_LIMITED})
+# Nor charged to the address: a client that hung up mid-body (a gateway's network glitch as often as
+# not) has cost a closed socket, and must not get a real delivery from the same address refused.
+_UNCHARGED = frozenset({ADDRESS_LIMITED, "client_disconnected"})
 Key = tuple[int, uuid.UUID | None, str, str, int]  # minute (epoch s), tenant, gateway, reason, status
 
 
@@ -81,7 +84,7 @@ class Refusals:
     ) -> None:
         """One refusal: charged to the address, counted in metrics, queued for the next flush.
         ``tenant`` is set only for a known tenant; ``gateway`` is already a closed label."""
-        if reason != ADDRESS_LIMITED:
+        if reason not in _UNCHARGED:
             key = address_key(address)
             self.per_address.hit(key)
             self.per_address_tenant.hit((key, tenant_ref))
