@@ -451,3 +451,21 @@ def test_verification_asset_and_alarm_in_dagster(conn, pg_url, make_tenant, inge
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert check.metadata["rejected"].value >= 1 and isinstance(check.metadata["anomalies"].value, int)
     assert check.metadata["runbook"].value.endswith("purchase-verification.md")
+
+
+def test_ingest_refuses_a_listed_gateway_from_outside_its_allowlist(pg_url, make_tenant) -> None:
+    """A leaked hottok used from the attacker's own address: refused before the body is read."""
+    tenant_id, secrets = make_tenant("Allowlist")
+    settings = Settings(verify={"source_allowlist": "hotmart=198.51.100.0/24"})
+
+    def post(address: str, gateway: str, order_id: str):
+        app = create_app(settings, database_url=db.with_user(pg_url, "trackai_app_rw"))
+        payload = build_payload(gateway, order_id=order_id, amount=PRICE, email="b@example.com")
+        headers, _, body = sign_request(gateway, secrets[gateway], json.dumps(payload).encode())
+        with TestClient(app, client=(address, 50000)) as client:
+            return client.post(f"/api/v1/webhooks/{gateway}/{tenant_id}", content=body, headers=headers)
+
+    refused = post("203.0.113.9", "hotmart", "HPALLOW01")
+    assert refused.status_code == 403, refused.text
+    assert post("203.0.113.9", "perfectpay", "PPCPALLOW1").status_code == 200  # gateway not listed
+    assert post("198.51.100.7", "hotmart", "HPALLOW01").json() == {"status": "accepted"}

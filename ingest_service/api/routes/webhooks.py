@@ -31,6 +31,7 @@ from ingest_service.core.metrics import gateway_label
 from ingest_service.core.refusals import ADDRESS_LIMITED
 from ingest_service.core.store import DatabaseUnavailable, RowRefused
 from trackai.core.gateways import ADAPTERS, AuthError, MappingError, get_gateway
+from trackai.verification.allowlist import parse_allowlists, source_allowed
 
 router = APIRouter(tags=["webhooks"])
 UNAUTHORIZED = "invalid signature or unknown tenant"
@@ -66,6 +67,7 @@ def missing_credential(gateway: str, request: Request, body: bytes | None) -> st
         200: {"description": '{"status": "accepted"} or {"status": "duplicate"}'},
         202: {"description": "verified but not mappable: kept encrypted in quarantine"},
         401: {"description": "bad/missing signature or token, or unknown tenant (same body)"},
+        403: {"description": "source address not in the gateway's TRACKAI_VERIFY_SOURCE_ALLOWLIST"},
         404: {"description": "unknown gateway"},
         408: {"description": "body not received in time"},
         413: {"description": "body over the gateway's size limit"},
@@ -99,6 +101,8 @@ async def receive_webhook(gateway: str, tenant_id: str, request: Request) -> JSO
         return refuse(
             "unknown_gateway", 404, f"unknown gateway {gateway[:40]!r}; expected one of {', '.join(ADAPTERS)}"
         )
+    if not source_allowed(gateway, address, parse_allowlists(settings.verify.source_allowlist)):
+        return refuse("source_not_allowed", 403, "source address not allowed for this gateway", headers=CLOSE)
     missing = missing_credential(gateway, request, None)
     if missing:
         return refuse(missing, 401, UNAUTHORIZED, headers=CLOSE)
