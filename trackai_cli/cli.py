@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from trackai import __version__
+
 COMMAND_MODULES = (
     "trackai_cli.commands.config",
     "trackai_cli.commands.db",
@@ -22,6 +24,7 @@ COMMAND_MODULES = (
     "trackai_cli.commands.dlq",
     "trackai_cli.commands.dbt",
     "trackai_cli.commands.pipeline",
+    "trackai_cli.commands.flags",
     "trackai_cli.commands.dev",
 )
 
@@ -33,6 +36,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(prog="trackai", description="Track AI: server-side conversion tracking.")
+    parser.add_argument("--version", action="version", version=f"trackai {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
     sub.required = True
     for name in COMMAND_MODULES:

@@ -19,7 +19,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from trackai import secrets
+from trackai import feature_flags, secrets
 from trackai.core.gateways import Conversion, Mapped
 from trackai.settings import Settings
 
@@ -40,6 +40,7 @@ class TenantInfo:
     active: bool
     stored: dict[str, tuple[str | None, str | None]]
     revealed: dict[str, str] = field(default_factory=dict)
+    disabled_gateways: frozenset[str] = frozenset()  # rollout flags (trackai.feature_flags), cached alike
 
     def secret(self, kind: str, settings: Settings) -> str | None:
         if kind in self.revealed:
@@ -177,11 +178,19 @@ class Store:
                     (tenant_id,),
                 )
                 rows = await cur.fetchall()
+                disabled: list[str] = []
+                if rows:
+                    cur = await conn.execute(feature_flags.DISABLED_GATEWAYS_SQL, {"tenant": tenant_id})
+                    disabled = (await cur.fetchone())[0]
         except DB_ERRORS as exc:
             raise DatabaseUnavailable(str(exc)) from exc
         info = None
         if rows:
-            info = TenantInfo(active=rows[0][0], stored={r[1]: (r[2], r[3]) for r in rows if r[1]})
+            info = TenantInfo(
+                active=rows[0][0],
+                stored={r[1]: (r[2], r[3]) for r in rows if r[1]},
+                disabled_gateways=frozenset(disabled),
+            )
         ttl = self.positive_ttl if info else self.negative_ttl
         if len(self._tenants) > 10_000:
             self._tenants.clear()

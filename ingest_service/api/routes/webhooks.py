@@ -30,6 +30,7 @@ from ingest_service.core.logging import log
 from ingest_service.core.metrics import gateway_label
 from ingest_service.core.refusals import ADDRESS_LIMITED
 from ingest_service.core.store import DatabaseUnavailable, RowRefused
+from trackai import feature_flags
 from trackai.core.gateways import ADAPTERS, AuthError, MappingError, get_gateway
 from trackai.verification.allowlist import parse_allowlists, source_allowed
 
@@ -149,6 +150,10 @@ async def receive_webhook(gateway: str, tenant_id: str, request: Request) -> JSO
         # a failed verification like any other, never a 500.
         reason = "malformed_credentials" if known else "unknown_tenant"
         return refuse(reason, 401, UNAUTHORIZED, tenant_uuid if known else None)
+
+    if gateway in info.disabled_gateways:  # rollout flag: authenticated, answered, nothing landed
+        status, detail = feature_flags.disabled_response(gateway)
+        return JSONResponse(detail, status_code=status)
 
     limit = settings.webhook_rate_limit_per_min
     try:
