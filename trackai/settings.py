@@ -206,6 +206,50 @@ class MetaQualitySettings(BaseSettings):
     )
 
 
+# --- Durability and data lifecycle (issue 19). Owner: trackai/lifecycle. docs/backups.md ---
+class LifecycleSettings(BaseSettings):
+    """Backups (base backup + WAL archive on S3), restore drills, daily partitions and the Parquet archive."""
+
+    model_config = _group("TRACKAI_LIFECYCLE_")
+
+    s3_bucket: str = Field("", description="Bucket holding backups and the archive (empty: lifecycle jobs off).")
+    s3_endpoint_url: str = Field(
+        "", description="S3-compatible endpoint, e.g. http://127.0.0.1:9000 (empty: AWS for the region)."
+    )
+    s3_region: str = Field("us-east-1", description="Region of the bucket.")
+    s3_sse: Literal["AES256", "aws:kms", "none"] = Field(
+        "AES256", description="Server-side encryption asked on every object (none: the store has no SSE)."
+    )
+    s3_kms_key_id: str = Field("", description="KMS key for s3_sse=aws:kms (empty: the bucket's default key).")
+    backup_prefix: str = Field("backups/", description="Key prefix of base backups, WAL and drill reports.")
+    archive_prefix: str = Field("archive/", description="Key prefix of the Parquet archive (one object per day).")
+    backup_database_url: str | None = Field(
+        None,
+        description="Connection for pg_basebackup, restore points and drill checksums (REPLICATION, "
+        "pg_read_all_data). Unset: the main URL.",
+    )
+    backup_retention_days: float = Field(7, gt=0, description="Point-in-time recovery window kept (days).")
+    backup_cron: str = Field("0 3 * * *", description="When the daily base backup runs (cron, UTC).")
+    backup_max_age_hours: float = Field(
+        26, gt=0, description="No verified base backup younger than this: ERROR (backup freshness alarm)."
+    )
+    wal_max_lag_minutes: float = Field(
+        15, gt=0, description="WAL not archived for this long, or archiving failing: ERROR (backup freshness)."
+    )
+    drill_cron: str = Field("0 4 1,15 * *", description="When the restore drill runs (cron, UTC; fortnightly).")
+    drill_max_age_days: float = Field(16, gt=0, description="No green restore drill younger than this: ERROR.")
+    drill_dir: Path | None = Field(None, description="Where drills restore (empty: <data_dir>/restore).")
+    pg_bin_dir: Path | None = Field(
+        None, description="Postgres client/server binaries of the source's major version (empty: pgserver's)."
+    )
+    backup_chunk_mib: int = Field(64, ge=1, le=1024, description="Base backups are uploaded in chunks of this size.")
+    hot_window_days: int = Field(
+        30, ge=8, description="Days kept in Postgres; older daily partitions are archived, verified, dropped."
+    )
+    partitions_ahead_days: int = Field(7, ge=1, le=90, description="Daily partitions created ahead of today.")
+    archive_cron: str = Field("30 2 * * *", description="When partitions are created ahead and archived (cron).")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", populate_by_name=True
@@ -347,6 +391,9 @@ class Settings(BaseSettings):
     alert: AlertSettings = Field(default_factory=AlertSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     verify: VerifySettings = Field(default_factory=VerifySettings)  # purchase verification (finding 3)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)  # seller console (issue 15)
+    meta_quality: MetaQualitySettings = Field(default_factory=MetaQualitySettings)  # Meta's EMQ pull (issue 15)
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)  # backups, archive (issue 19)
 
     @field_validator("secret_key")
     @classmethod

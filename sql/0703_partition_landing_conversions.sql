@@ -1,0 +1,3 @@
+-- Daily partitions for landing.conversions on created_at (UTC days), moved by lifecycle.partition_by_day (sql/0700; expand and
+-- contract in this one transaction, see docs/migrations.md "Daily partitions"). The unique keys gain created_at.
+SELECT lifecycle.partition_by_day('landing.conversions', 'created_at');
