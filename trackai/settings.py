@@ -285,6 +285,12 @@ class Settings(BaseSettings):
         description="dbt's connection (role trackai_dbt). Unset: the caller's URL in development; "
         "required in production.",
     )
+    # --- Ops exporter (issue 20; trackai/ops_metrics.py, sql/0801). Owner: deploy. ---
+    metrics_database_url: str | None = Field(
+        None,
+        description="The ops exporter's connection (role trackai_metrics). Unset: the main URL in "
+        "development; required in production.",
+    )
     test_database_url: str | None = Field(
         None, description="Server the test suite creates throwaway databases on. Default: the embedded one."
     )

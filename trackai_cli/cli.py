@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "trackai_cli.commands.dbt",
     "trackai_cli.commands.pipeline",
     "trackai_cli.commands.flags",
+    "trackai_cli.commands.ops_exporter",
     "trackai_cli.commands.dev",
 )
 
