@@ -8,9 +8,17 @@ WARNING line per such key. Labels are closed sets: the tenant is kept only when 
 lines grow with what an attacker puts in the path. Counts of a crashed worker's last seconds are lost
 (they are telemetry, not data).
 
-Per address, a source that has been refused too often this minute gets 429 before any work (body read,
-tenant lookup, signature): ``webhook_refusals_per_address_tenant_per_min`` for one tenant, and
-``webhook_refusals_per_address_per_min`` across all tenants (a made-up tenant id each time).
+Two budgets per source address and minute (addresses in ``refusal_limit_exempt_networks`` have none):
+
+- Refusals no known tenant can be blamed for (unknown tenant or gateway, no credential, a body that
+  never arrived whole) are the cheap noise that makes us look tenants up: past
+  ``webhook_refusals_per_address_per_min`` of them, everything from that address gets 429 before any
+  work (body read, tenant lookup, signature).
+- Refusals of a known tenant (a wrong signature, a stale timestamp, an oversized body): past
+  ``webhook_refusals_per_address_tenant_per_min`` for that tenant, a further failed verification from
+  that address answers 429 and is no longer attributed to the tenant (so one address cannot fail the
+  tenant's success rate), while a correctly signed delivery from the same address is still accepted:
+  a gateway address that also carries a misconfigured integration loses nothing valid.
 """
 
 from __future__ import annotations
@@ -57,14 +65,19 @@ class Refusals:
         ip = ipaddress.ip_address(address)
         return any(ip in net for net in self.exempt)
 
-    def over_budget(self, address: str | None, tenant_ref: str) -> bool:
-        """True when this address has used up its refusal budget (for this tenant, or overall)."""
-        if self._exempt(address):
-            return False
-        key = address_key(address)
+    def over_budget(self, address: str | None) -> bool:
+        """True when this address has used up its budget of unattributed refusals: 429 before any work."""
         return (
-            self.per_address.count(key) >= self.settings.webhook_refusals_per_address_per_min
-            or self.per_address_tenant.count((key, tenant_ref))
+            not self._exempt(address)
+            and self.per_address.count(address_key(address))
+            >= self.settings.webhook_refusals_per_address_per_min
+        )
+
+    def over_tenant_budget(self, address: str | None, tenant: uuid.UUID) -> bool:
+        """True when this address has already been refused its budget for this (known) tenant."""
+        return (
+            not self._exempt(address)
+            and self.per_address_tenant.count((address_key(address), tenant))
             >= self.settings.webhook_refusals_per_address_tenant_per_min
         )
 
@@ -74,21 +87,18 @@ class Refusals:
     # --- counting ------------------------------------------------------------------------------
 
     def add(
-        self,
-        address: str | None,
-        tenant_ref: str,
-        tenant: uuid.UUID | None,
-        gateway: str,
-        reason: str,
-        status: int,
+        self, address: str | None, tenant: uuid.UUID | None, gateway: str, reason: str, status: int
     ) -> None:
-        """One refusal: charged to the address, counted in metrics, queued for the next flush.
+        """One refusal: charged to the address's budget, counted in metrics, queued for the next flush.
         ``tenant`` is set only for a known tenant; ``gateway`` is already a closed label."""
+        attributed = tenant is not None and gateway != INVALID and reason not in _UNATTRIBUTED
         if reason not in _UNCHARGED:
             key = address_key(address)
-            self.per_address.hit(key)
-            self.per_address_tenant.hit((key, tenant_ref))
-        if tenant is not None and gateway != INVALID and reason not in _UNATTRIBUTED:
+            if attributed:
+                self.per_address_tenant.hit((key, tenant))
+            else:
+                self.per_address.hit(key)
+        if attributed:
             self.metrics.rejections.labels(gateway, reason).inc()
         else:
             tenant = None

@@ -19,6 +19,7 @@ from ingest_service.main import create_app
 from trackai import db
 from trackai.core.gateways import AuthError, get_gateway
 from trackai.settings import Settings
+from trackai_cli.gateway_samples import build_payload
 
 
 def test_window_counter_rolls_over_and_bounds_its_memory() -> None:
@@ -109,9 +110,10 @@ def test_role_problems() -> None:
 
 @pytest.mark.integration
 def test_refusals_land_as_counts_and_an_address_over_budget_gets_429(pg_url, conn, make_tenant) -> None:
-    tenant_id, _ = make_tenant()
+    tenant_id, secrets = make_tenant()
     settings = Settings(
         metrics_port=0,
+        webhook_refusals_per_address_per_min=4,
         webhook_refusals_per_address_tenant_per_min=3,
         refusal_limit_exempt_networks="198.51.100.0/24",
         refusal_flush_seconds=3600,  # flushed by hand below
@@ -130,12 +132,30 @@ def test_refusals_land_as_counts_and_an_address_over_budget_gets_429(pg_url, con
         assert codes == [401, 401, 401, 429, 429]
         limited = post("203.0.113.5")
         assert int(limited.headers["Retry-After"]) <= 60 and "address" in limited.json()["detail"]
+        # Over its budget for this tenant, the address still gets a correctly signed delivery accepted.
+        real = client.post(
+            path,
+            content=json.dumps(build_payload("hotmart", order_id="HP-real")),
+            headers={"X-HOTMART-HOTTOK": secrets["hotmart"], "X-Forwarded-For": "203.0.113.5"},
+        )
+        assert real.json() == {"status": "accepted"}
         assert post("203.0.113.6").status_code == 401  # another address has its own budget
         assert {post("198.51.100.9").status_code for _ in range(6)} == {401}  # exempt network
         unknown = client.post(
             f"/api/v1/webhooks/hotmart/{uuid.uuid4()}", content=body, headers={"X-HOTMART-HOTTOK": "x"}
         )
         assert unknown.status_code == 401
+        # Made-up tenants from one address: past 4, everything from it is 429 before any work.
+        made_up = [
+            client.post(
+                f"/api/v1/webhooks/hotmart/{uuid.uuid4()}",
+                content=body,
+                headers={"X-HOTMART-HOTTOK": "x", "X-Forwarded-For": "203.0.113.7"},
+            ).status_code
+            for _ in range(6)
+        ]
+        assert made_up == [401, 401, 401, 401, 429, 429]
+        assert post("203.0.113.7").status_code == 429  # the known tenant too, from that address
         assert conn.execute("SELECT count(*) FROM landing.webhook_rejections").fetchone() == (0,)
         client.portal.call(app.state.ingest.refusals.flush)
     rows = conn.execute(
@@ -145,8 +165,31 @@ def test_refusals_land_as_counts_and_an_address_over_budget_gets_429(pg_url, con
     assert sorted(rows, key=str) == sorted(
         [
             (tenant_id, tenant_id, "hotmart", "bad_token", 401, 3 + 1 + 6),
-            ("unknown", None, "hotmart", "address_limited", 429, 3),  # never attributed to the tenant
-            ("unknown", None, "hotmart", "unknown_tenant", 401, 1),
+            ("unknown", None, "hotmart", "address_limited", 429, 3 + 3),  # never attributed to the tenant
+            ("unknown", None, "hotmart", "unknown_tenant", 401, 1 + 4),
         ],
         key=str,
     )
+
+
+@pytest.mark.integration
+def test_oversized_bodies_count_for_a_tenant_only_within_the_address_budget(pg_url, make_tenant) -> None:
+    """A real delivery over the cap must show in the tenant's success rate, but one address sending
+    oversized bodies cannot fail it: past its budget for the tenant it gets 429, unattributed."""
+    tenant_id, _ = make_tenant()
+    settings = Settings(
+        metrics_port=0, webhook_refusals_per_address_tenant_per_min=2, refusal_flush_seconds=3600
+    )
+    app = create_app(settings, database_url=db.with_user(pg_url, "trackai_app_rw"))
+    big = b'{"pad":"' + b"x" * 70_000 + b'"}'  # over Hotmart's 64 KiB
+    with TestClient(app) as client:
+        codes = [
+            client.post(
+                f"/api/v1/webhooks/hotmart/{tenant_id}", content=big, headers={"X-HOTMART-HOTTOK": "x"}
+            ).status_code
+            for _ in range(4)
+        ]
+    assert codes == [413, 413, 429, 429]
+    metrics = app.state.ingest.metrics
+    assert metrics.rejections.labels("hotmart", "body_too_large")._value.get() == 2
+    assert metrics.unattributed.labels("hotmart", "address_limited")._value.get() == 2

@@ -127,8 +127,9 @@ def slow_header_seconds(port: int, interval: float = 2.0, limit: float = 95.0) -
 
 
 def slow_body_seconds(port: int, path: str, interval: float = 2.0, limit: float = 95.0) -> float:
+    """A body declared at 10,000 bytes (under every cap), sent one byte per ``interval``."""
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n"
     )
     return open_seconds(port, head.encode() + b"{", b" ", interval, limit)
 
@@ -364,8 +365,9 @@ def _measure_running(proc, base, port, url, tenant_id, gw_secrets, log_path: Pat
         # An unauthenticated 1 MiB Perfect Pay body (the token is inside the JSON): server CPU per request.
         pp = b'{"pad":[' + b",".join(b"12345" for _ in range(174_000)) + b'],"token":"wrong"}'
         before = cpu_seconds(pid)
-        codes = Counter(
-            client.post(f"/api/v1/webhooks/perfectpay/{tenant_id}", content=pp).status_code for _ in range(20)
+        codes = Counter(  # to a made-up tenant: what anyone can send
+            client.post(f"/api/v1/webhooks/perfectpay/{uuid.uuid4()}", content=pp).status_code
+            for _ in range(20)
         )
         out["perfectpay_1mib_unauth"] = {
             "statuses": dict(codes),

@@ -1,9 +1,10 @@
 """POST /api/v1/webhooks/{gateway}/{tenant_id}: verify on raw bytes, land, then answer.
 
 Cheapest checks first, so that a forged or abusive request costs as little as possible: the address's
-refusal budget (no work at all), the gateway name, whether the credential is there at all (header or
-query: before the body is read), the gateway's body cap and the body deadline, whether a body-borne
-token is there at all (before any JSON parsing); only then the tenant, the signature, and the database.
+budget of unattributed refusals (no work at all; ingest_service.core.refusals), the gateway name,
+whether the credential is there at all (header or query: before the body is read), the gateway's body
+cap and the body deadline, whether a body-borne token is there at all (before any JSON parsing); only
+then the tenant, the signature, and the database.
 """
 
 from __future__ import annotations
@@ -82,22 +83,24 @@ async def receive_webhook(gateway: str, tenant_id: str, request: Request) -> JSO
     adapter = get_gateway(gateway)
     label = gateway_label(gateway)
     tenant_uuid = _uuid(tenant_id)
-    tenant_ref = str(tenant_uuid) if tenant_uuid else "invalid"
     address = client_ip(request, app.trusted)
 
     def refuse(
         reason: str, status: int, detail: str, tenant: uuid.UUID | None = None, headers: dict | None = None
     ) -> JSONResponse:
-        app.refusals.add(address, tenant_ref, tenant, label, reason, status)
+        app.refusals.add(address, tenant, label, reason, status)
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
-    if app.refusals.over_budget(address, tenant_ref):
+    def address_limited(whose: str) -> JSONResponse:
         return refuse(
             ADDRESS_LIMITED,
             429,
-            "too many refused webhooks from this address; retry later",
+            f"too many refused webhooks from this address{whose}; retry later",
             headers={"Retry-After": app.refusals.retry_after(), **CLOSE},
         )
+
+    if app.refusals.over_budget(address):
+        return address_limited("")
     if adapter is None:
         return refuse(
             "unknown_gateway", 404, f"unknown gateway {gateway[:40]!r}; expected one of {', '.join(ADAPTERS)}"
@@ -119,6 +122,8 @@ async def receive_webhook(gateway: str, tenant_id: str, request: Request) -> JSO
             except DatabaseUnavailable:
                 info = None
             known = tenant_uuid if info is not None and info.active else None
+            if known and app.refusals.over_tenant_budget(address, known):
+                return address_limited(" for this tenant")
         return refuse(reason, status, detail, known, headers=CLOSE)
     missing = missing_credential(gateway, request, body)
     if missing:
@@ -142,12 +147,16 @@ async def receive_webhook(gateway: str, tenant_id: str, request: Request) -> JSO
         if not known:
             raise AuthError("unknown_tenant")
     except AuthError as exc:
+        if known and app.refusals.over_tenant_budget(address, tenant_uuid):
+            return address_limited(" for this tenant")
         reason = exc.reason if known else "unknown_tenant"
         detail = exc.public if known else UNAUTHORIZED
         return refuse(reason, 401, detail, tenant_uuid if known else None)
     except (UnicodeError, ValueError, TypeError):
         # Credentials the adapter cannot even compare (e.g. a token that is a lone surrogate "\ud800"):
         # a failed verification like any other, never a 500.
+        if known and app.refusals.over_tenant_budget(address, tenant_uuid):
+            return address_limited(" for this tenant")
         reason = "malformed_credentials" if known else "unknown_tenant"
         return refuse(reason, 401, UNAUTHORIZED, tenant_uuid if known else None)
 
