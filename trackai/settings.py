@@ -341,15 +341,15 @@ class Settings(BaseSettings):
     webhook_refusals_per_address_per_min: int = Field(
         60,
         ge=1,
-        description="Refused webhooks from one address per minute (all tenants) before it gets 429 "
-        "without any work (per worker).",
+        description="Refused webhooks from one address per minute that no known tenant is blamed for "
+        "(unknown tenant or gateway, no credential); past it: 429 before any work (per worker).",
     )
     webhook_refusals_per_address_tenant_per_min: int = Field(
         5,
         ge=1,
-        description="Refused webhooks from one address for one tenant per minute before 429 (per worker). "
-        "Per tenant, so a gateway address that carries one misconfigured tenant's deliveries does not "
-        "block the other tenants'.",
+        description="A known tenant's refused webhooks from one address per minute; past it a failed "
+        "verification answers 429 and no longer counts against the tenant's success rate, while valid "
+        "deliveries from that address still land (per worker).",
     )
     refusal_limit_exempt_networks: str = Field(
         "", description="CIDRs never limited for refusals (e.g. a gateway's published webhook addresses)."
