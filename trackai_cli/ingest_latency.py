@@ -54,8 +54,11 @@ def start_server(port: int, workers: int = 1, env: dict | None = None) -> subpro
         "--workers",
         str(workers),
     ]
+    # A local measurement: development unless the caller says otherwise (a configured database needs it
+    # explicit, trackai.settings.require_explicit_env).
+    base_env = {**os.environ, "TRACKAI_ENV": os.environ.get("TRACKAI_ENV", "development")}
     return subprocess.Popen(
-        command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command, env={**base_env, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
 
 
