@@ -15,7 +15,8 @@ real-world conditions issue 14 lists, each a field of ``Scenario``:
   browsers whose strings carry the device model and app version (many distinct values, Zipf-distributed).
   At checkout the browser may change (``browser_change``: the in-app page opened in the phone's default
   browser) or the UA may be missing (``ua_missing``).
-- **Buyers.** ``organic_share`` of purchases come from people who never clicked; ``device_switch`` of ad
+- **Buyers.** ``organic_share`` of purchases come from people who never clicked (``household_share`` of
+  them live with a visitor who did, and buy from the same home address); ``device_switch`` of ad
   buyers check out on another device (a desktop at home); checkouts lose the session id
   (``session_drop``) or carry the buyer's fbc (``fbc_share`` of those that lost it, e.g. Stripe metadata).
 - **Time.** Visits spread over ``visit_hours`` (a launch concentrates them); the click -> purchase delay is
@@ -143,6 +144,7 @@ class Scenario:
     visitors: int = 1000
     purchases: int = 300
     organic_share: float = 0.3
+    household_share: float = 0.05
     cgnat_share: float = 0.0
     cgnat_addresses: int = 16
     cgnat_blocks: int = 2
@@ -403,8 +405,11 @@ def simulate(sc: Scenario, start: datetime) -> Traffic:
         order = f"ad-{k:05d}"
         purchases.append(_purchase(rng, sc, order, at, ip, ua, session if carried else None, fbc))
         truth.append({"order_id": order, "buyer": session, "route": route})
+    homes = [v for v in visitors if v[0].kind == "home"]
     for k in range(n_organic):
         person = _person(sc, rng, net)
+        if homes and rng.random() < sc.household_share:  # lives with a visitor: same home address
+            person.kind, person.home_ip = "home", homes[int(rng.integers(len(homes)))][0].home_ip
         at = start + timedelta(
             seconds=float(rng.uniform(0, sc.visit_hours * 3600)),
             minutes=float(rng.lognormal(np.log(sc.delay_median_minutes), sc.delay_sigma)),
