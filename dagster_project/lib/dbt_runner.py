@@ -73,7 +73,7 @@ def run_dbt(
     """``dbt <args>`` in dbt/ with the profile pointed at ``url`` (default: trackai's database)."""
     from trackai import db
 
-    url = url or db.database_url()
+    url = db.dbt_database_url(default=url)  # TRACKAI_DBT_DATABASE_URL (role trackai_dbt) wins
     env = {**os.environ, **dbt_env(url), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)}
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     env.setdefault("DBT_LOG_PATH", str(DBT_PROJECT_DIR / "logs"))

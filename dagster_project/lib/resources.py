@@ -17,7 +17,7 @@ class PostgresResource(dg.ConfigurableResource):
     def resolved_url(self) -> str:
         from trackai import db
 
-        return self.url or db.database_url()
+        return self.url or db.pipeline_database_url()  # role trackai_pipeline (issue 22)
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:

@@ -204,3 +204,16 @@ def test_urls_fall_back_in_development_and_are_required_in_production() -> None:
     assert db.dbt_database_url(roles, default="postgresql://owner@db/trackai").startswith(
         "postgresql://trackai_dbt@"
     )
+
+
+def test_dagster_and_dbt_connect_as_their_roles_when_configured(
+    setenv, pg_url, pipeline_url, dbt_url
+) -> None:
+    from dagster_project.lib.resources import PostgresResource
+
+    setenv("TRACKAI_PIPELINE_DATABASE_URL", pipeline_url)
+    setenv("TRACKAI_DBT_DATABASE_URL", dbt_url)
+    with PostgresResource().connect() as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("trackai_pipeline",)
+    debug = dbt_runner.run_dbt(["debug"], pg_url, capture=True)  # the caller's owner URL is overridden
+    assert "user: trackai_dbt" in debug.stdout and "All checks passed" in debug.stdout

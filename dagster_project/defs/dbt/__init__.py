@@ -95,7 +95,9 @@ def dbt_project():
 
 
 def _dbt_cli_env(context: dg.AssetExecutionContext, postgres) -> str:
-    url = postgres.resolved_url()
+    from trackai import db
+
+    url = db.dbt_database_url(default=postgres.url or None)  # role trackai_dbt, never the pipeline role
     os.environ.update(dbt_env(url))
     os.environ.setdefault("DBT_PROFILES_DIR", str(DBT_PROJECT_DIR))
     context.log.info("dbt: one invocation at a time (advisory lock) against %s", url.split("@")[-1])
