@@ -119,6 +119,16 @@ def create_marker(
     raise AssertionError("unreachable")
 
 
+def commit_after(url: str) -> str:
+    """Commit an empty transaction that has a transaction id (a commit record, no data) and return the WAL
+    file it is in. Recovery to a timestamp stops at the first commit after it; without a later commit in
+    the archive it cannot know it went far enough and fails."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        with conn.transaction():
+            conn.execute("SELECT pg_current_xact_id()")
+        return conn.execute("SELECT pg_walfile_name(pg_current_wal_insert_lsn())").fetchone()[0]
+
+
 def save_marker(store: ObjectStore, marker: Marker) -> None:
     store.put(f"{MARKER_DIR}{marker.name}.json", json.dumps(marker.as_dict()).encode())
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,10 +40,8 @@ class PrivateServer:
     port: int
     settings: Settings | None = None
     env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def socket_dir(self) -> Path:
-        return self.datadir.parent / f"{self.datadir.name}.sock"
+    # short on purpose: a unix socket path is limited to 107 bytes
+    socket_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="trackai-pg-")))
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"

@@ -44,11 +44,11 @@ def push(path: Path, name: str, settings: Settings | None = None) -> str:
     return "archived"
 
 
-def fetch(name: str, dest: Path, settings: Settings | None = None) -> bool:
+def fetch(name: str, dest: Path, settings: Settings | None = None, *, store=None) -> bool:
     from trackai.lifecycle import sealing
     from trackai.lifecycle.store import ObjectStore
 
-    store = ObjectStore.from_settings("backups", settings)
+    store = store or ObjectStore.from_settings("backups", settings)
     try:
         sealed = store.get(key(name))
     except FileNotFoundError:
