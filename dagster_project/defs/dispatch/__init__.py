@@ -19,7 +19,7 @@ MATCHES = dg.AssetKey(["core", "matches"])
 @dg.asset(
     key=dg.AssetKey(["ops", "dispatch_attempts"]),
     group_name="pipeline",
-    deps=[DEDUPE, MATCHES],
+    deps=[DEDUPE, MATCHES, dg.AssetKey(["core", "purchase_verifications"])],  # verified before queued
     description="Enqueue new approved events and send due ones to Meta CAPI (ops.dispatch_queue/attempts/dlq).",
     kinds={"python", "postgres"},
 )
