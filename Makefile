@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
 .PHONY: demo demo-quick test test-fast dev lint format manifest docs bench bench-smoke install clean-db docs-serve
+.PHONY: image smoke-containers stack-up stack-down
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,3 +66,20 @@ docs-serve: $(STAMP)
 clean-db: $(STAMP)
 	$(BIN)/trackai db stop
 	rm -rf .trackai/pgdata
+
+# --- Containers (issue 20; docs/deploy.md). podman; with no registry the base is built locally (mmdebstrap).
+image:
+	deploy/build-image.sh
+
+# The image runs migration, ingest, the Graph API fake, the exporter, Dagster's code server and the console
+# against the machine's Postgres; a small demo's traffic goes through them and must reach the fake.
+smoke-containers: $(STAMP)
+	SMOKE_IMAGE=$$(deploy/build-image.sh | tail -n1) \
+	TRACKAI_TEST_DATABASE_URL=$${TRACKAI_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/deploy/test_container_smoke.py
+
+stack-up:
+	deploy/stack.sh up
+
+stack-down:
+	deploy/stack.sh down
