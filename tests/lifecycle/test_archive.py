@@ -45,11 +45,17 @@ def _rows(conn, day: date) -> list[tuple]:
     ).fetchall()
 
 
-def test_round_trip_and_retention(pg_url, landed, conn) -> None:
-    originals = _rows(conn, OLD)
+@pytest.fixture(scope="module")
+def archived(pg_url, landed):
+    """The originals of OLD, then retention as if today were OLD + 31 (OLD is past a 30-day window)."""
+    with psycopg.connect(pg_url) as conn:
+        originals = _rows(conn, OLD)
+    return originals, archive.retain(pg_url, today=OLD + timedelta(days=31))
+
+
+def test_round_trip_and_retention(archived, conn) -> None:
+    originals, report = archived
     assert len(originals) == 2000
-    today = OLD + timedelta(days=31)  # OLD is past a 30-day window, OLD + 1 is not
-    report = archive.retain(pg_url, today=today)
     done = {(d.parent, d.day): d for d in report.days}
     assert not report.failed, report.failed
     clicks_day = done[("landing.clicks", OLD.isoformat())]
@@ -66,7 +72,7 @@ def test_round_trip_and_retention(pg_url, landed, conn) -> None:
     assert [tuple(r) for r in back] == [tuple(r) for r in originals]
 
 
-def test_a_day_whose_archive_fails_verification_is_never_dropped(pg_url, landed, conn) -> None:
+def test_a_day_whose_archive_fails_verification_is_never_dropped(pg_url, archived, conn) -> None:
     day = OLD + timedelta(days=1)
     store = ObjectStore.from_settings("archive")
     result = archive.export_day(
@@ -108,3 +114,21 @@ def _sabotaged(store: ObjectStore, day: date) -> ObjectStore:
             super().upload_file(relative, path, metadata)
 
     return Sabotaged(store.client, store.bucket, store.prefix, store.sse, store.kms_key_id)
+
+
+def test_cli_archive_query_and_list(archived, capsys) -> None:
+    from trackai_cli.cli import main
+
+    assert (
+        main(
+            ["archive", "query", "SELECT day, count(*) AS n FROM clicks GROUP BY day ORDER BY day", "--json"]
+        )
+        == 0
+    )
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert {"day": OLD.isoformat(), "n": 2000} in [__import__("json").loads(line) for line in lines]
+    assert main(["archive", "list"]) == 0
+    listed = [__import__("json").loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert any(
+        r["parent"] == "landing.clicks" and r["day"] == OLD.isoformat() and r["verified_at"] for r in listed
+    )

@@ -7,7 +7,8 @@ dropped (retention).
   types are stored as their Postgres text, so the archive reads back exactly what ``::text`` printed.
 - verify: the object is read back from the store through DuckDB (httpfs) and compared with the partition
   read again from Postgres: row count and an order-independent content checksum (the sum of DuckDB's
-  row hash). Only then ``lifecycle.archived_partitions.verified_at`` is set.
+  row hash). Only then ``lifecycle.archived_partitions.verified_at`` is set; an object that fails is
+  deleted (the day stays in Postgres and is exported again by the next run).
 - retain: export + verify each day past the window, then ``lifecycle.drop_archived_partition``, which
   itself refuses a day that is unverified or whose row count changed since (the guard lives in the
   database, not only here).
@@ -165,6 +166,8 @@ def verify_day(
         finally:
             con.close()
         ok = (pg_rows, pg_sum) == (ar_rows, ar_sum)
+        if not ok:  # readers of the archive glob every day: a wrong object must not stay there
+            store.delete([object_key(parent, day)])
         result.rows, result.checksum, result.verified = pg_rows, f"{pg_rows}:{pg_sum}", ok
         result.error = (
             None if ok else f"archive {ar_rows} rows / {ar_sum}, partition {pg_rows} rows / {pg_sum}"

@@ -1,4 +1,4 @@
-"""``trackai db upgrade|status|url|stop``."""
+"""``trackai db upgrade|status|url|stop|restore-drill``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions.add_parser("status", help="list applied and pending migrations").set_defaults(handler=_status)
     actions.add_parser("url", help="print the application database URL").set_defaults(handler=_url)
     actions.add_parser("stop", help="stop the embedded Postgres if it runs").set_defaults(handler=_stop)
+    from trackai_cli.commands.backup import add_drill_parser
+
+    add_drill_parser(actions)  # `trackai db restore-drill` = `trackai backup restore-drill`
 
 
 def _upgrade(args: argparse.Namespace) -> int:
