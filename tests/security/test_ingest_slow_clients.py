@@ -4,7 +4,7 @@ would refuse to misbehave).
 Before: slow-header and slow-body sockets stayed open past 90 s; a 32 MiB header was accepted; four
 unfinished 32 MiB headers grew the worker by ~190 MB; a huge Stripe-Signature was parsed and compared
 entry by entry; an unauthenticated 1 MiB Perfect Pay body was read and JSON-parsed. Deadlines here are
-short (2 s) so the test is quick; the defaults are 10 s.
+short (3 s) so the test is quick; the defaults are 10 s. Bounds leave room for a loaded machine.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from trackai_cli.gateway_signing import sign_request
 
 pytestmark = pytest.mark.integration
 ENV = {
-    "TRACKAI_HEADER_TIMEOUT_SECONDS": "2",
-    "TRACKAI_BODY_TIMEOUT_SECONDS": "2",
+    "TRACKAI_HEADER_TIMEOUT_SECONDS": "3",
+    "TRACKAI_BODY_TIMEOUT_SECONDS": "3",
     "TRACKAI_METRICS_PORT": "0",
     # Every probe comes from 127.0.0.1 and most are refusals: the refusal budget is not what is tested.
     "TRACKAI_WEBHOOK_REFUSALS_PER_ADDRESS_PER_MIN": "100000",
@@ -63,14 +63,14 @@ def seller(service, pg_url: str):
 def test_slow_header_and_slow_body_are_cut_off(service, seller) -> None:
     _, base, port = service
     tenant_id, _ = seller
-    assert slow_header_seconds(port, interval=0.5, limit=30) <= 4  # was open past 90 s
-    assert slow_body_seconds(port, f"/api/v1/webhooks/hotmart/{tenant_id}", interval=0.5, limit=30) <= 4
-    assert slow_body_seconds(port, "/api/v1/track/click", interval=0.5, limit=30) <= 4
+    assert slow_header_seconds(port, interval=0.5, limit=30) <= 6  # was open past 90 s
+    assert slow_body_seconds(port, f"/api/v1/webhooks/hotmart/{tenant_id}", interval=0.5, limit=30) <= 6
+    assert slow_body_seconds(port, "/api/v1/track/click", interval=0.5, limit=30) <= 6
     # A route that never reads its body (GET /health with a dribbled body): the protocol's backstop.
     head = b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
-    assert open_seconds(port, head, b" ", 0.5, 30) <= 10
+    assert open_seconds(port, head, b" ", 0.5, 30) <= 12
     # An idle connection that never sends a byte.
-    assert open_seconds(port, b"", b"", 0.5, 30) <= 4
+    assert open_seconds(port, b"", b"", 0.5, 30) <= 6
     assert httpx.get(base + "/health").status_code == 200
 
 
@@ -155,6 +155,6 @@ def test_body_caps_per_gateway_and_cheap_checks_first(service, seller) -> None:
         assert client.post(f"/api/v1/webhooks/kiwify/{tenant_id}", content=b"{}").status_code == 401
         no_token = json.dumps({"pad": "x" * 20_000}).encode()  # no token in the bytes: not even parsed
         assert client.post(f"/api/v1/webhooks/perfectpay/{tenant_id}", content=no_token).status_code == 401
-    # No credential at all: answered before the body is read, so well before the body deadline (2 s).
+    # No credential at all: answered before the body is read, so before the body deadline (3 s).
     head = f"POST /api/v1/webhooks/stripe/{tenant_id} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
-    assert open_seconds(port, head.encode(), b" ", 0.2, 30) < 1.5
+    assert open_seconds(port, head.encode(), b" ", 0.2, 30) < 2.5
