@@ -11,7 +11,7 @@ import importlib.util
 
 import dagster as dg
 
-DOMAINS = ("pipeline", "dispatch", "dbt", "quality", "verification")
+DOMAINS = ("pipeline", "dispatch", "dbt", "quality", "verification", "lifecycle")
 
 
 def build_all_defs() -> dg.Definitions:
