@@ -15,6 +15,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -456,18 +457,27 @@ def require_explicit_env(settings: Settings | None = None) -> Settings:
     """Long-running services (``trackai serve``, the ingest app, Dagster) call this before they start.
 
     An unset ``TRACKAI_ENV`` means development (on-disk key, relaxed checks). That default is only safe on
-    the embedded database: once a real database URL is configured, ``TRACKAI_ENV`` must be set
+    the embedded database: once any other database URL is configured, ``TRACKAI_ENV`` must be set
     explicitly (environment or ``.env``), so a production deploy that forgot it refuses to start instead
     of running with development defaults. One-shot CLI commands keep the implicit default.
     """
     settings = settings or get_settings()
-    configured = settings.database_url or settings.ingest_database_url or settings.dagster_database_url
+    urls = (settings.database_url, settings.ingest_database_url, settings.dagster_database_url)
+    configured = [url for url in urls if url and not _is_embedded_url(url, settings.data_dir)]
     if configured and "env" not in settings.model_fields_set:
         raise SettingsError(
             "TRACKAI_ENV is not set while a database URL is configured: set TRACKAI_ENV=production "
             "(or TRACKAI_ENV=development for a local database) before starting a service"
         )
     return settings
+
+
+def _is_embedded_url(url: str, data_dir: Path) -> bool:
+    """The embedded server's URL (its Unix socket lives in ``data_dir``), which the demo, ``trackai dev``
+    and the benchmarks hand to their children as TRACKAI_DATABASE_URL: still development by nature."""
+    parts = urlsplit(url)
+    host = parse_qs(parts.query).get("host", [""])[0] or unquote(parts.hostname or "")
+    return host.startswith("/") and Path(host).resolve().is_relative_to(Path(data_dir).resolve())
 
 
 def reset_settings_cache() -> None:

@@ -114,4 +114,6 @@ def test_a_configured_database_needs_an_explicit_env(pg_url: str, monkeypatch) -
     with pytest.raises(SettingsError, match="TRACKAI_ENV"):
         require_explicit_env(Settings(ingest_database_url=pg_url))
     assert require_explicit_env(Settings()).env == "development"  # the embedded database: no change
+    embedded = f"postgresql://postgres:@/trackai?host={Settings().data_dir / 'pgdata'}"  # demo, dev, bench
+    assert require_explicit_env(Settings(database_url=embedded)).env == "development"
     assert require_explicit_env(Settings(env="development", database_url=pg_url)).env == "development"
