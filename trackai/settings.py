@@ -38,9 +38,22 @@ class MatchSettings(BaseSettings):
 
     model_config = _group("TRACKAI_MATCH_")
 
-    threshold: float = Field(0.6, ge=0, le=1, description="Minimum probabilistic score for a match.")
+    threshold: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Minimum confidence of a probabilistic match (below it the stage abstains; docs/matching.md).",
+    )
     window_hours: float = Field(24, gt=0, description="Probabilistic stage: clicks this many hours before.")
     lookback_days: float = Field(30, gt=0, description="Deterministic stage: clicks this many days before.")
+    # --- issue 14 (ambiguity-aware matching): what a match may send to Meta -------------------------------
+    send_min_confidence: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="A matched click's fbc/fbp/IP/UA go to Meta only at or above this match confidence; "
+        "below it the purchase is sent with its own data only.",
+    )
 
 
 class CapiSettings(BaseSettings):

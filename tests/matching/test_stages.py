@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -169,6 +171,29 @@ def test_click_stamped_just_after_the_purchase_within_clock_skew_still_matches()
     assert best(p, c)["o1"]["stage"] == "deterministic"
 
 
+def test_a_click_stamped_after_the_purchase_never_outranks_one_before_it():
+    """Inside the clock-skew tolerance a later click may match, but only when nothing before the purchase
+    does: the session's click at T-1h (the ad's fbc) wins over its page view at T+1min (a newer fbc),
+    though the later one is more recent; likewise for an fbclid match."""
+    p = purchases({"order_id": "o1", "session_keys": [S1]}, {"order_id": "o2", "fbclid": "IwAR_Own"})
+    c = clicks(
+        {"click_id": 1, "session_id": S1, "occurred_at": T - timedelta(hours=1), "fbc": "fb.1.1.IwAR_Ad"},
+        {"click_id": 2, "session_id": S1, "occurred_at": T + timedelta(minutes=1), "fbc": "fb.1.2.IwAR_New"},
+        {"click_id": 3, "fbclid": "IwAR_Own", "fbc": "fb.1.3.IwAR_Own", "occurred_at": T - timedelta(days=2)},
+        {
+            "click_id": 4,
+            "fbclid": "IwAR_Own",
+            "fbc": "fb.1.4.IwAR_Own",
+            "occurred_at": T + timedelta(minutes=1),
+        },
+    )
+    got = best(p, c)
+    assert (got["o1"]["click_id"], got["o1"]["fbc"]) == (1, "fb.1.1.IwAR_Ad")
+    assert got["o2"]["click_id"] == 3
+    alone = best(p, c.filter(pl.col("click_id").is_in([2, 4])))  # only the later clicks: they still match
+    assert alone["o1"]["click_id"] == 2 and alone["o2"]["click_id"] == 4
+
+
 def test_other_tenant_never_matches():
     p = purchases({"order_id": "o1", "session_keys": [S1]})
     c = clicks({"click_id": 1, "tenant_id": "t2", "session_id": S1, "occurred_at": T - timedelta(hours=1)})
@@ -248,71 +273,60 @@ def test_fbclid_from_fbc():
 # ---------------------------------------------------------------- probabilistic + scoring
 
 
-def test_score_weights():
-    p = purchases(
-        {"order_id": "o1", "client_ip": "203.0.113.7", "user_agent": UA_CHROME_ANDROID, "product_id": "p-9"}
-    )
-    c = clicks(
-        {
-            "click_id": 1,
-            "client_ip": "203.0.113.7",
-            "user_agent": UA_CHROME_ANDROID,
-            "occurred_at": T,
-            "landing_url": "https://x/lp?product=p-9",
-        },
-        {
-            "click_id": 2,
-            "client_ip": "203.0.113.8",
-            "user_agent": UA_CHROME_ANDROID_2,
-            "occurred_at": T - timedelta(hours=12),
-        },
-        {
-            "click_id": 3,
-            "client_ip": "203.0.113.9",
-            "user_agent": UA_SAFARI_IOS,
-            "occurred_at": T - timedelta(hours=24),
-        },
-        {
-            "click_id": 4,
-            "client_ip": "203.0.114.9",
-            "user_agent": UA_CHROME_ANDROID,
-            "occurred_at": T,
-        },  # other /24
-        {
-            "click_id": 5,
-            "client_ip": "203.0.113.7",
-            "occurred_at": T - timedelta(hours=24, seconds=1),
-        },  # too old
-    )
-    scores = {r["click_id"]: (r["score"], r["keys"]) for r in m.score_candidates(p, c).to_dicts()}
-    assert scores[1] == (pytest.approx(1.0), ["ip", "user_agent", "time", "product"])
-    assert scores[2] == (pytest.approx(0.25 + 0.15 + 0.10), ["ip_network", "ua_family", "time"])
-    assert scores[3] == (pytest.approx(0.25), ["ip_network", "time"])
-    assert set(scores) == {1, 2, 3}
+def _lr_time(minutes: float) -> float:
+    """ambiguity's LR_time for a 24 h window: half the buyers within ~1 h, the rest uniform."""
+    return 0.5 * 24 * math.exp(-minutes / 60) + 0.5
 
 
-def test_ipv6_same_64_is_a_network_match():
-    p = purchases({"order_id": "o1", "client_ip": "2001:db8:1:2::10", "user_agent": UA_SAFARI_IOS})
+def test_probabilistic_candidates_are_the_same_network_inside_the_window():
+    p = purchases({"order_id": "o1", "client_ip": "203.0.113.7", "user_agent": UA_CHROME_ANDROID})
     c = clicks(
-        {
-            "click_id": 1,
-            "client_ip": "2001:db8:1:2:abcd::1",
-            "user_agent": UA_SAFARI_IOS,
-            "occurred_at": T - timedelta(minutes=1),
-        }
+        {"click_id": 1, "client_ip": "203.0.113.7", "occurred_at": T},
+        {"click_id": 2, "client_ip": "203.0.113.8", "occurred_at": T - timedelta(hours=12)},
+        {"click_id": 3, "client_ip": "203.0.113.9", "occurred_at": T - timedelta(hours=24)},
+        {"click_id": 4, "client_ip": "203.0.114.9", "occurred_at": T},  # other /24
+        {"click_id": 5, "client_ip": "203.0.113.7", "occurred_at": T - timedelta(hours=24, seconds=1)},  # old
+        {"click_id": 6, "client_ip": "203.0.113.7", "occurred_at": T + m.CLOCK_SKEW + timedelta(seconds=1)},
     )
+    assert set(m.candidate_pairs(p, c)["click_id"]) == {1, 2, 3}
+
+
+def test_probabilistic_confidence_of_a_visitor_alone_on_the_address():
+    """Same IPv4 an hour before, no user agent on either side: w = 0.6 x LR_time(60 min) over half an unseen
+    co-user (no other visitor there), confidence w / (1 + w); recorded as score and confidence."""
+    p = purchases({"order_id": "o1", "client_ip": "203.0.113.7"})
+    c = clicks({"click_id": 1, "client_ip": "203.0.113.7", "occurred_at": T - timedelta(hours=1)})
+    w = 0.6 * _lr_time(60) / 0.5
     got = best(p, c)["o1"]
-    assert got["stage"] == "probabilistic" and got["matched_keys"] == ["ip_network", "user_agent", "time"]
-    assert got["score"] == pytest.approx(0.25 + 0.25 + 0.2 * (1 - 60 / 86400), abs=1e-4)
+    assert got["stage"] == "probabilistic" and got["matched_keys"] == ["ip", "time"]
+    assert got["score"] == got["confidence"] == pytest.approx(w / (1 + w), abs=1e-4)
+    evidence = json.loads(got["evidence"])
+    assert evidence["visitors_address"] == 1 and evidence["click_id"] == 1 and evidence["minutes"] == 60
+
+
+def test_ipv6_same_64_is_a_strong_network_match():
+    """A /64 is one subscriber: another address in it counts 0.8; another IPv4 of a /24 counts 0.15 and
+    shares the /24 with the unseen people of its 254 addresses."""
+    p = purchases({"order_id": "o1", "client_ip": "2001:db8:1:2::10"})
+    c = clicks({"click_id": 1, "client_ip": "2001:db8:1:2:abcd::1", "occurred_at": T - timedelta(minutes=1)})
+    got = best(p, c)["o1"]
+    w = 0.8 * _lr_time(1) / 0.5
+    assert got["stage"] == "probabilistic" and got["matched_keys"] == ["ip_network", "time"]
+    assert got["confidence"] == pytest.approx(w / (1 + w), abs=1e-4)
+    v4 = best(purchases({"order_id": "o1", "client_ip": "203.0.113.10"}),
+              clicks({"click_id": 1, "client_ip": "203.0.113.99", "occurred_at": T - timedelta(minutes=1)}),
+              threshold=0.0)["o1"]  # fmt: skip
+    assert v4["confidence"] == pytest.approx(
+        0.15 * _lr_time(1) / 127 / (1 + 0.15 * _lr_time(1) / 127), abs=1e-4
+    )
 
 
 def test_threshold_is_configurable():
     p = purchases({"order_id": "o1", "client_ip": "203.0.113.7"})
     c = clicks({"click_id": 1, "client_ip": "203.0.113.7", "occurred_at": T - timedelta(hours=1)})
-    # exact IP (0.45) + time 1 h before (0.2 * 23/24): 0.6417
-    assert best(p, c)["o1"]["score"] == pytest.approx(0.6417)
-    assert best(p, c, threshold=0.7) == {}
-    assert best(p, c, threshold=0.5)["o1"]["stage"] == "probabilistic"
+    assert best(p, c)["o1"]["confidence"] == pytest.approx(0.8550, abs=1e-4)
+    assert best(p, c, threshold=0.9) == {}
+    assert best(p, c, threshold=0.85)["o1"]["stage"] == "probabilistic"
 
 
 def test_probabilistic_never_overrides_a_stronger_stage():

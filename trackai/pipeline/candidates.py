@@ -4,7 +4,10 @@ Candidate clicks are fetched with one round trip per stage: ``unnest`` of the ba
 joined LATERAL to landing.clicks through an index, with a bounded time window and a per-key LIMIT, so
 the cost follows the batch size, not the size of landing.clicks. Only snippet-shaped session ids are
 looked up (``trackai.core.session_id``); the network key is ``core.network_key`` (``trackai.core.network``),
-the expression the lookup index is built on.
+the expression the lookup index is built on. The probabilistic stage also reads how crowded each network
+was (``network_clicks``: up to NET_LIMIT clicks per network and 15 minutes of purchases, with the horizon
+where a lookup was cut) and how common each user agent is (``ua_sample``: the tenant's UA_SAMPLE most recent
+clicks, index tenant_id + occurred_at).
 """
 
 from __future__ import annotations
@@ -17,12 +20,18 @@ import psycopg
 
 from trackai.core import fbc as fbc_rules
 from trackai.core import network
-from trackai.pipeline import matching
+from trackai.pipeline import ambiguity, matching
 from trackai.pipeline.frames import frame, pg_array
 from trackai.pipeline.params import MatchParams
 from trackai.pipeline.purchases import TRACKING_SESSION_KEYS
 
 PER_KEY_LIMIT = 25
+# Probabilistic stage: clicks per network and 15-minute bucket of purchase times; a network with more in
+# the window is crowded, and the ambiguity measure scales what it saw to the window (``horizons``).
+NET_LIMIT = 400
+NET_BUCKET = "15m"
+# The user-agent shares are measured on the tenant's most recent clicks in the window.
+UA_SAMPLE = 3000
 PURCHASE_KEY = ["tenant_id", "gateway", "order_id"]
 
 CLICK_SELECT = f"""
@@ -112,8 +121,11 @@ def grouped_keys(rows: pl.DataFrame, key_col: str, lo: timedelta | None) -> pl.D
     )
 
 
-def lateral_clicks(conn: psycopg.Connection, lookups: list[tuple[str, pl.DataFrame]]) -> pl.DataFrame:
-    """One round trip: for each (column, keys frame) an index-backed LATERAL lookup, UNION ALL."""
+def lateral_clicks(
+    conn: psycopg.Connection, lookups: list[tuple[str, pl.DataFrame]], limit: int = PER_KEY_LIMIT
+) -> pl.DataFrame:
+    """One round trip: for each (column, keys frame) an index-backed LATERAL lookup (the ``limit`` most
+    recent clicks per key in its [lo, hi]), UNION ALL."""
     parts, params = [], []
     for column, keys in lookups:
         if keys.is_empty():
@@ -129,7 +141,7 @@ def lateral_clicks(conn: psycopg.Connection, lookups: list[tuple[str, pl.DataFra
                 WHERE c.tenant_id = k.tenant_id AND {target} = k.key{cast}
                   AND c.occurred_at >= k.lo AND c.occurred_at <= k.hi
                 ORDER BY c.occurred_at DESC
-                LIMIT {PER_KEY_LIMIT}
+                LIMIT {limit}
             ) c
             """
         )
@@ -143,6 +155,74 @@ def lateral_clicks(conn: psycopg.Connection, lookups: list[tuple[str, pl.DataFra
         return pl.DataFrame(schema=CLICK_FRAME_SCHEMA)
     rows = conn.execute(" UNION ALL ".join(parts), params).fetchall()
     return frame(rows, CLICK_FRAME_SCHEMA).unique(subset="click_id", keep="first")
+
+
+def network_clicks(
+    conn: psycopg.Connection, purchases: pl.DataFrame, window: timedelta
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The probabilistic stage's candidates: up to NET_LIMIT clicks per (network, NET_BUCKET of purchase
+    times) in [purchase - window, purchase + clock skew], and per purchase whose lookup hit the limit the
+    ``horizon`` (the oldest click it fetched): the crowd beyond it is estimated, not seen."""
+    keys = (
+        purchases.drop_nulls("client_net")
+        .with_columns(pl.col("purchase_time").dt.truncate(NET_BUCKET).alias("bucket"))
+        .group_by("tenant_id", pl.col("client_net").alias("key"), "bucket")
+        .agg(
+            (pl.col("purchase_time").min() - window).alias("lo"),
+            (pl.col("purchase_time").max() + matching.CLOCK_SKEW).alias("hi"),
+        )
+    )
+    clicks = lateral_clicks(conn, [("client_net", keys)], limit=NET_LIMIT)
+    # A lookup was cut iff the fetched clicks inside its own window reach the limit (clicks another lookup
+    # added there are ones it fetched too); its horizon is then its NET_LIMIT-th most recent click.
+    cut = (
+        keys.join(
+            clicks.select("tenant_id", pl.col("client_net").alias("key"), "occurred_at"),
+            on=["tenant_id", "key"],
+        )
+        .filter(pl.col("occurred_at").is_between(pl.col("lo"), pl.col("hi")))
+        .group_by("tenant_id", "key", "bucket")
+        .agg(pl.col("occurred_at").sort(descending=True).head(NET_LIMIT).alias("seen"))
+        .filter(pl.col("seen").list.len() >= NET_LIMIT)
+        .select("tenant_id", "key", "bucket", pl.col("seen").list.last().alias("horizon"))
+    )
+    horizons = (
+        purchases.drop_nulls("client_net")
+        .with_columns(pl.col("purchase_time").dt.truncate(NET_BUCKET).alias("bucket"))
+        .join(cut, left_on=["tenant_id", "client_net", "bucket"], right_on=["tenant_id", "key", "bucket"])
+        .select(*PURCHASE_KEY, "horizon")
+    )
+    return clicks, horizons
+
+
+def ua_sample(conn: psycopg.Connection, purchases: pl.DataFrame, window: timedelta) -> pl.DataFrame:
+    """Distinct visitors per exact user agent and in total (``ambiguity.SHARE_SCHEMA``) among each tenant's
+    UA_SAMPLE most recent clicks in the window before its latest purchase (index: tenant, occurred_at)."""
+    tenants = purchases.group_by("tenant_id").agg(
+        (pl.col("purchase_time").max() + matching.CLOCK_SKEW).alias("hi")
+    )
+    if tenants.is_empty():
+        return pl.DataFrame(schema=ambiguity.SHARE_SCHEMA)
+    rows = conn.execute(
+        f"""
+        SELECT k.tenant_id::text, s.user_agent, count(DISTINCT s.session_id), GROUPING(s.user_agent)
+        FROM unnest(%s::uuid[], %s::timestamptz[]) AS k(tenant_id, hi)
+        CROSS JOIN LATERAL (
+            SELECT c.user_agent, c.session_id FROM landing.clicks c
+            WHERE c.tenant_id = k.tenant_id AND c.occurred_at >= k.hi - %s AND c.occurred_at <= k.hi
+            ORDER BY c.occurred_at DESC
+            LIMIT {UA_SAMPLE}
+        ) s
+        GROUP BY GROUPING SETS ((k.tenant_id, s.user_agent), (k.tenant_id))
+        """,
+        (pg_array(tenants["tenant_id"]), pg_array(tenants["hi"]), window + matching.CLOCK_SKEW),
+    ).fetchall()
+    counted = frame(
+        rows, {"tenant_id": pl.String, "user_agent": pl.String, "visitors": pl.Int64, "is_total": pl.Int32}
+    )
+    totals = counted.filter(pl.col("is_total") == 1).select("tenant_id", pl.col("visitors").alias("total"))
+    per_ua = counted.filter((pl.col("is_total") == 0) & pl.col("user_agent").is_not_null())
+    return per_ua.join(totals, on="tenant_id").select(list(ambiguity.SHARE_SCHEMA))
 
 
 def identities_for(conn: psycopg.Connection, purchases: pl.DataFrame) -> pl.DataFrame:
@@ -195,12 +275,11 @@ def _elapsed_ms(t0: float) -> float:
 def match_batch(
     conn: psycopg.Connection, purchases: pl.DataFrame, settings: MatchParams, timings: dict | None = None
 ) -> pl.DataFrame:
-    """Fetch candidates stage by stage (only for purchases still unmatched) and pick the best match."""
+    """Fetch candidates stage by stage (only for purchases still unmatched) and decide: the best match per
+    purchase, or the probabilistic stage's abstention (``matching.decide``)."""
     timings = timings if timings is not None else {}
     if purchases.is_empty():
-        return matching.enrich(
-            matching.best_matches(pl.DataFrame()), pl.DataFrame(schema=matching.CLICK_SCHEMA)
-        )
+        return matching.decide(purchases, pl.DataFrame(schema=matching.CLICK_SCHEMA), pl.DataFrame())
     lookback = timedelta(days=settings.deterministic_lookback_days)
     semi_window = timedelta(days=settings.semi_window_days)
     prob_window = timedelta(hours=settings.probabilistic_window_hours)
@@ -241,13 +320,15 @@ def match_batch(
     timings["semi_deterministic"] = _elapsed_ms(t0)
 
     t0 = time.perf_counter()
+    shares, horizons = None, None
     if not rest.is_empty():
-        net_clicks = lateral_clicks(conn, [("client_net", grouped_keys(rest, "client_net", prob_window))])
+        net_clicks, horizons = network_clicks(conn, rest, prob_window)
         clicks = pl.concat([clicks, net_clicks]).unique(subset="click_id", keep="first")
+        shares = ua_sample(conn, rest.drop_nulls("client_net"), prob_window)
     timings["probabilistic"] = _elapsed_ms(t0)
 
     t0 = time.perf_counter()
-    result = matching.match_purchases(
+    result = matching.decide(
         purchases,
         clicks,
         identities,
@@ -255,6 +336,8 @@ def match_batch(
         semi_window=semi_window,
         probabilistic_window=prob_window,
         deterministic_lookback=lookback,
+        ua_shares=shares,
+        horizons=horizons,
     )
     timings["combine"] = _elapsed_ms(t0)
     return result

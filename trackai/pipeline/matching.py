@@ -22,8 +22,16 @@ Stages, strongest first; a purchase keeps only the best match of the strongest s
    fbclid inside its fbc) equals a click's fbclid (0.9), with the click in [purchase - 7 days, purchase];
    ranked after those, a **lead identity** (score 0.8): the purchase's email_hash/phone_hash equals one
    captured by a lead (at or before the purchase) in a session with clicks in the lookback.
-3. ``probabilistic`` (score = weighted sum, see ``score_candidates``) over clicks of the same tenant
-   from the same network in [purchase - window, purchase]; kept when score >= threshold.
+3. ``probabilistic``, only for purchases no stronger stage matched: the visitors (sessions) with clicks
+   on the purchase's network in [purchase - window, purchase], weighed by how ambiguous the data says
+   they are (``trackai.pipeline.ambiguity``: visitors sharing the address or network, the rarity of the
+   user agent, the runner-up); score = confidence, kept when >= threshold, else the stage **abstains**
+   and ``decide`` returns the reason and the evidence (docs/matching.md).
+
+Every match carries ``confidence`` (the probability that its click is the buyer's: the stage score for
+deterministic and semi-deterministic matches) and, when probabilistic, its ``evidence`` (JSON). Dispatch
+lends a click's fbc/fbp/IP/UA to the Meta event only at TRACKAI_MATCH_SEND_MIN_CONFIDENCE
+(``trackai.core.capi.payload``).
 
 Why a lead is a weaker signal than the checkout's own session or fbc: a lead is a claim posted by whoever
 knows an email (the endpoint is public), while session keys and fbc reach us through the gateway's
@@ -35,8 +43,10 @@ not chosen: the attacker controls every click of his own session, so that check 
 Residual: a purchase that reports no address, no session key and no fbc, by a buyer who never left a lead
 himself, still takes the attribution of a lead planted beforehand with his email (docs/tracking.md).
 
-A click after the purchase never matches. Ties inside a stage: best key (session; fbc > fbclid > email >
-phone), then highest score, then the most recent click, then the lowest click_id.
+A click after the purchase never matches, except one stamped within CLOCK_SKEW of it (gateway clocks), and
+that one only when nothing before the purchase matched in the same stage and key: the purchase's own data
+wins over a later click. Ties inside a stage: best key (session; fbc > fbclid > email > phone), a click at
+or before the purchase, highest score, the most recent click, the lowest click_id.
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ import polars as pl
 
 from trackai.core import fbc as fbc_rules
 from trackai.core import network, session_id
+from trackai.pipeline import ambiguity
 from trackai.settings import MatchSettings
 
 STAGE_RANK = {"deterministic": 0, "semi_deterministic": 1, "probabilistic": 2}
@@ -60,14 +71,6 @@ PROBABILISTIC_WINDOW = timedelta(hours=24)
 # server up to this long after the stamped purchase time still counts as "before" the purchase.
 CLOCK_SKEW = timedelta(minutes=2)
 DEFAULT_THRESHOLD = MatchSettings.model_fields["threshold"].default
-
-# Probabilistic weights (sum to 1.0).
-W_IP_EXACT = 0.45  # same client IP
-W_IP_NETWORK = 0.25  # same /24 (IPv4) or /64 (IPv6), different address
-W_UA_EXACT = 0.25  # identical user-agent string
-W_UA_FAMILY = 0.15  # same browser family + OS (e.g. chrome/android), different string
-W_TIME = 0.20  # linear decay: 0.20 at dt=0 down to 0 at dt=window
-W_PRODUCT = 0.10  # the purchase's product_id appears in the click's landing URL or utm values
 
 MATCH_COLUMNS = [
     "tenant_id",
@@ -83,7 +86,11 @@ MATCH_COLUMNS = [
     "user_agent",
     "landing_url",
     "external_id",
+    "confidence",
+    "evidence",
 ]
+# A decision that is not a match: the probabilistic stage abstained (stage null, see ``decide``).
+ABSTENTION_COLUMNS = ["tenant_id", "gateway", "order_id", "abstain_reason", "evidence"]
 _PURCHASE_KEY = ["tenant_id", "gateway", "order_id"]
 _CANDIDATE_SCHEMA = {
     "tenant_id": pl.String,
@@ -95,6 +102,8 @@ _CANDIDATE_SCHEMA = {
     "key": pl.String,
     "key_rank": pl.Int32,
     "occurred_at": pl.Datetime("us", "UTC"),
+    "after_purchase": pl.Boolean,
+    "evidence": pl.String,
 }
 
 
@@ -148,44 +157,6 @@ def is_session_id_expr(col: str) -> pl.Expr:
     return pl.col(col).is_not_null() & pl.col(col).str.contains(session_id.PATTERN)
 
 
-def ua_family_expr(col: str) -> pl.Expr:
-    """``browser/os`` family of a user-agent string (coarse, dependency-free)."""
-    ua = pl.col(col).fill_null("")
-    browser = (
-        pl.when(ua.str.contains("Edg"))
-        .then(pl.lit("edge"))
-        .when(ua.str.contains("OPR|Opera"))
-        .then(pl.lit("opera"))
-        .when(ua.str.contains("SamsungBrowser"))
-        .then(pl.lit("samsung"))
-        .when(ua.str.contains("FBAN|FBAV|Instagram"))
-        .then(pl.lit("inapp"))
-        .when(ua.str.contains("Firefox|FxiOS"))
-        .then(pl.lit("firefox"))
-        .when(ua.str.contains("Chrome|CriOS"))
-        .then(pl.lit("chrome"))
-        .when(ua.str.contains("Safari"))
-        .then(pl.lit("safari"))
-        .otherwise(pl.lit("other"))
-    )
-    os = (
-        pl.when(ua.str.contains("Android"))
-        .then(pl.lit("android"))
-        .when(ua.str.contains("iPhone|iPad|iPod"))
-        .then(pl.lit("ios"))
-        .when(ua.str.contains("Windows"))
-        .then(pl.lit("windows"))
-        .when(ua.str.contains("Mac OS X|Macintosh"))
-        .then(pl.lit("macos"))
-        .when(ua.str.contains("Linux"))
-        .then(pl.lit("linux"))
-        .otherwise(pl.lit("other"))
-    )
-    return (
-        pl.when(ua == "").then(pl.lit(None, pl.String)).otherwise(pl.concat_str([browser, os], separator="/"))
-    )
-
-
 def _with_net(frame: pl.DataFrame) -> pl.DataFrame:
     if "client_net" in frame.columns:
         return frame
@@ -196,6 +167,11 @@ def _with_net(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _empty_candidates() -> pl.DataFrame:
     return pl.DataFrame(schema=_CANDIDATE_SCHEMA)
+
+
+def _after_purchase() -> pl.Expr:
+    """A click stamped after the purchase (allowed within CLOCK_SKEW) only ranks after those before it."""
+    return (pl.col("occurred_at") > pl.col("purchase_time")).alias("after_purchase")
 
 
 def _candidates(frame: pl.DataFrame, stage: str, key: str, key_rank: int, score: pl.Expr) -> pl.DataFrame:
@@ -209,6 +185,8 @@ def _candidates(frame: pl.DataFrame, stage: str, key: str, key_rank: int, score:
         pl.lit(key).alias("key"),
         pl.lit(key_rank, pl.Int32).alias("key_rank"),
         pl.col("occurred_at").cast(pl.Datetime("us", "UTC")),
+        _after_purchase(),
+        pl.lit(None, pl.String).alias("evidence"),
     )
 
 
@@ -284,7 +262,12 @@ def identity_candidates(
             .filter(_before("purchase_time", "occurred_at", lookback))
             .filter(pl.col("purchase_net").is_null() | (pl.col("purchase_net") == pl.col("click_net")))
             .select(
-                *_PURCHASE_KEY, "identity_session", "click_id", "occurred_at", pl.lit(column).alias("key")
+                *_PURCHASE_KEY,
+                "purchase_time",
+                "identity_session",
+                "click_id",
+                "occurred_at",
+                pl.lit(column).alias("key"),
             )
         )
     found = pl.concat(hits)
@@ -303,6 +286,8 @@ def identity_candidates(
         pl.col("key"),
         pl.col("key").replace_strict(KEY_RANK, return_dtype=pl.Int32).alias("key_rank"),
         pl.col("occurred_at").cast(pl.Datetime("us", "UTC")),
+        _after_purchase(),
+        pl.lit(None, pl.String).alias("evidence"),
     )
 
 
@@ -342,87 +327,97 @@ def semi_deterministic_candidates(
     return pl.concat(out)
 
 
-def score_candidates(
-    purchases: pl.DataFrame, clicks: pl.DataFrame, window: timedelta = PROBABILISTIC_WINDOW
-) -> pl.DataFrame:
-    """Every (purchase, click) pair of the same tenant and network inside the window, with its score.
-
-    score = ip + ua + time + product, where
-      ip      = 0.45 exact IP, 0.25 same /24 or /64 network;
-      ua      = 0.25 identical user agent, 0.15 same browser/OS family, else 0;
-      time    = 0.20 * (1 - (purchase_time - click_time) / window), clicks after the purchase excluded;
-      product = 0.10 when the purchase's product_id occurs in the click's landing_url or utm.
-    The maximum is 1.0. Returns purchase key, click_id, occurred_at, score and the matched key names.
-    """
-    if purchases.is_empty() or clicks.is_empty():
-        return pl.DataFrame(
-            schema={**{k: pl.String for k in _PURCHASE_KEY}, "click_id": pl.Int64, "score": pl.Float64}
+def _with_fbclid(frame: pl.DataFrame, alias: str) -> pl.DataFrame:
+    """``alias`` = the frame's fbclid, else the one inside its fbc (``trackai.core.fbc``, per distinct fbc)."""
+    inner = (
+        frame.filter(pl.col("fbclid").is_null() & pl.col("fbc").is_not_null())
+        .select("fbc")
+        .unique()
+        .with_columns(
+            pl.col("fbc").map_elements(fbc_rules.fbclid_from_fbc, return_dtype=pl.String).alias("_inner")
         )
-    purchases, clicks = conform(purchases, PURCHASE_SCHEMA), conform(clicks, CLICK_SCHEMA)
-    p = _with_net(purchases).select(
+    )
+    return (
+        frame.join(inner, on="fbc", how="left")
+        .with_columns(pl.coalesce("fbclid", "_inner").alias(alias))
+        .drop("_inner")
+    )
+
+
+def candidate_pairs(
+    purchases: pl.DataFrame,
+    clicks: pl.DataFrame,
+    window: timedelta = PROBABILISTIC_WINDOW,
+    horizons: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Every (purchase, click) pair of the same tenant and network in [purchase - window, purchase +
+    CLOCK_SKEW], in ``ambiguity.PAIR_SCHEMA`` (``horizons``: per purchase, the oldest click a cut network
+    fetch saw; see ``trackai.pipeline.candidates``)."""
+    if purchases.is_empty() or clicks.is_empty():
+        return pl.DataFrame(schema=ambiguity.PAIR_SCHEMA)
+    purchases, clicks = (
+        _with_net(conform(purchases, PURCHASE_SCHEMA)),
+        _with_net(conform(clicks, CLICK_SCHEMA)),
+    )
+    p = _with_fbclid(purchases.filter(pl.col("client_net").is_not_null()), "p_fbclid").select(
         *_PURCHASE_KEY,
         "purchase_time",
-        pl.col("client_ip").cast(pl.String).alias("p_ip"),
         "client_net",
+        pl.col("client_ip").cast(pl.String).alias("p_ip"),
         pl.col("user_agent").alias("p_ua"),
-        ua_family_expr("user_agent").alias("p_family"),
-        "product_id",
+        "p_fbclid",
     )
-    c = _with_net(clicks).select(
+    if horizons is not None and not horizons.is_empty():
+        p = p.join(horizons.select(*_PURCHASE_KEY, "horizon"), on=_PURCHASE_KEY, how="left")
+    else:
+        p = p.with_columns(pl.lit(None, pl.Datetime("us", "UTC")).alias("horizon"))
+    c = _with_fbclid(clicks.filter(pl.col("client_net").is_not_null()), "c_fbclid").select(
         "tenant_id",
+        "client_net",
         "click_id",
         "occurred_at",
+        "session_id",
         pl.col("client_ip").cast(pl.String).alias("c_ip"),
-        "client_net",
         pl.col("user_agent").alias("c_ua"),
-        ua_family_expr("user_agent").alias("c_family"),
-        pl.concat_str(
-            [pl.col("landing_url").fill_null(""), pl.col("utm").cast(pl.String).fill_null("")]
-        ).alias("c_text"),
+        "c_fbclid",
     )
-    window_us = window.total_seconds() * 1_000_000
-    pairs = (
-        p.filter(pl.col("client_net").is_not_null())
-        .join(c, on=["tenant_id", "client_net"])
-        .filter(_before("purchase_time", "occurred_at", window))
+    pairs = p.join(c, on=["tenant_id", "client_net"]).filter(_before("purchase_time", "occurred_at", window))
+    return pairs.select([pl.col(k).cast(v) for k, v in ambiguity.PAIR_SCHEMA.items()])
+
+
+def probabilistic_stage(
+    purchases: pl.DataFrame,
+    clicks: pl.DataFrame,
+    threshold: float = DEFAULT_THRESHOLD,
+    window: timedelta = PROBABILISTIC_WINDOW,
+    *,
+    ua_shares: pl.DataFrame | None = None,
+    horizons: pl.DataFrame | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Stage 3: (candidates at or above ``threshold`` confidence, abstentions) — ``trackai.pipeline.ambiguity``.
+
+    ``ua_shares`` (``ambiguity.SHARE_SCHEMA``) come from a sample of the tenant's recent traffic; without
+    them the shares are measured on ``clicks``."""
+    pairs = candidate_pairs(purchases, clicks, window, horizons)
+    if pairs.is_empty():
+        return _empty_candidates(), pl.DataFrame(schema=ambiguity.ABSTAINED_SCHEMA)
+    if ua_shares is None:
+        ua_shares = ambiguity.ua_shares(conform(clicks, CLICK_SCHEMA))
+    accepted, abstained = ambiguity.decide(
+        pairs, ua_shares, threshold=threshold, window=window, skew=CLOCK_SKEW
     )
-    ip_exact = pl.col("p_ip") == pl.col("c_ip")
-    ua_exact = pl.col("p_ua").is_not_null() & (pl.col("p_ua") == pl.col("c_ua"))
-    ua_family = pl.col("p_family").is_not_null() & (pl.col("p_family") == pl.col("c_family"))
-    dt_us = (pl.col("purchase_time") - pl.col("occurred_at")).dt.total_microseconds()
-    time_part = (W_TIME * (1.0 - dt_us.cast(pl.Float64) / window_us)).clip(0.0, W_TIME)
-    product = pl.col("product_id").is_not_null() & pl.col("c_text").str.contains(
-        pl.col("product_id").fill_null(""), literal=True
+    candidates = accepted.select(
+        *_PURCHASE_KEY,
+        pl.col("click_id").cast(pl.Int64),
+        pl.lit("probabilistic").alias("stage"),
+        pl.col("confidence").round(4).alias("score"),
+        pl.col("key"),
+        pl.lit(0, pl.Int32).alias("key_rank"),
+        pl.col("occurred_at").cast(pl.Datetime("us", "UTC")),
+        _after_purchase(),
+        pl.col("evidence"),
     )
-    return pairs.with_columns(
-        pl.when(ip_exact).then(W_IP_EXACT).otherwise(W_IP_NETWORK).alias("ip_part"),
-        pl.when(ua_exact)
-        .then(W_UA_EXACT)
-        .when(ua_family)
-        .then(W_UA_FAMILY)
-        .otherwise(0.0)
-        .fill_null(0.0)
-        .alias("ua_part"),
-        time_part.alias("time_part"),
-        pl.when(product).then(W_PRODUCT).otherwise(0.0).fill_null(0.0).alias("product_part"),
-    ).with_columns(
-        (pl.col("ip_part") + pl.col("ua_part") + pl.col("time_part") + pl.col("product_part"))
-        .round(4)
-        .clip(0.0, 1.0)
-        .alias("score"),
-        pl.concat_list(
-            pl.when(ip_exact).then(pl.lit("ip")).otherwise(pl.lit("ip_network")),
-            pl.when(ua_exact)
-            .then(pl.lit("user_agent"))
-            .when(ua_family)
-            .then(pl.lit("ua_family"))
-            .otherwise(pl.lit(None, pl.String)),
-            pl.lit("time"),
-            pl.when(product).then(pl.lit("product")).otherwise(pl.lit(None, pl.String)),
-        )
-        .list.drop_nulls()
-        .alias("keys"),
-    )
+    return candidates, abstained
 
 
 def probabilistic_candidates(
@@ -431,26 +426,13 @@ def probabilistic_candidates(
     threshold: float = DEFAULT_THRESHOLD,
     window: timedelta = PROBABILISTIC_WINDOW,
 ) -> pl.DataFrame:
-    """Stage 3 candidates: scored pairs at or above ``threshold`` (key = the matched signals joined)."""
-    scored = score_candidates(purchases, clicks, window)
-    if scored.is_empty():
-        return _empty_candidates()
-    kept = scored.filter(pl.col("score") >= threshold).with_columns(
-        pl.col("keys").list.join("+").alias("keys_joined")
-    )
-    return kept.select(
-        *_PURCHASE_KEY,
-        pl.col("click_id").cast(pl.Int64),
-        pl.lit("probabilistic").alias("stage"),
-        pl.col("score").cast(pl.Float64),
-        pl.col("keys_joined").alias("key"),
-        pl.lit(0, pl.Int32).alias("key_rank"),
-        pl.col("occurred_at").cast(pl.Datetime("us", "UTC")),
-    )
+    """Stage 3 candidates only (``probabilistic_stage`` without the abstentions)."""
+    return probabilistic_stage(purchases, clicks, threshold, window)[0]
 
 
 def best_matches(candidates: pl.DataFrame) -> pl.DataFrame:
-    """At most one match per purchase: strongest stage, then best key, score, recency, lowest click_id.
+    """At most one match per purchase: strongest stage, then best key, a click at or before the purchase
+    over one stamped after it (clock skew), score, recency, lowest click_id.
 
     ``matched_keys`` lists every key by which the chosen click matched within its stage.
     """
@@ -462,6 +444,7 @@ def best_matches(candidates: pl.DataFrame) -> pl.DataFrame:
                 "stage": pl.String,
                 "score": pl.Float64,
                 "matched_keys": pl.List(pl.String),
+                "evidence": pl.String,
             }
         )
     per_click = (
@@ -475,21 +458,26 @@ def best_matches(candidates: pl.DataFrame) -> pl.DataFrame:
             pl.col("score").max(),
             pl.col("key_rank").min(),
             pl.col("occurred_at").first(),
+            pl.col("after_purchase").first(),
+            pl.col("evidence").drop_nulls().first(),
             pl.col("key").sort_by("key_rank").unique(maintain_order=True).alias("matched_keys"),
         )
     )
     ranked = per_click.sort(
-        ["stage_rank", "key_rank", "score", "occurred_at", "click_id"],
-        descending=[False, False, True, True, False],
+        ["stage_rank", "key_rank", "after_purchase", "score", "occurred_at", "click_id"],
+        descending=[False, False, False, True, True, False],
     )
     return ranked.unique(subset=_PURCHASE_KEY, keep="first", maintain_order=True).select(
-        *_PURCHASE_KEY, "click_id", "stage", "score", "matched_keys"
+        *_PURCHASE_KEY, "click_id", "stage", "score", "matched_keys", "evidence"
     )
 
 
 def enrich(best: pl.DataFrame, clicks: pl.DataFrame) -> pl.DataFrame:
-    """Attach the click's fbc (verbatim), fbp, client_ip, user_agent, landing_url and external_id."""
+    """Attach the click's fbc (verbatim), fbp, client_ip, user_agent, landing_url and external_id, and the
+    match's ``confidence``: the probability that the click is the buyer's (deterministic and
+    semi-deterministic: their stage score; probabilistic: ``trackai.pipeline.ambiguity``)."""
     click_cols = ["fbc", "fbp", "client_ip", "user_agent", "landing_url", "external_id"]
+    best = best.with_columns(pl.col("score").alias("confidence"))
     if best.is_empty():
         return best.with_columns([pl.lit(None, pl.String).alias(c) for c in click_cols]).select(MATCH_COLUMNS)
     info = (
@@ -500,7 +488,7 @@ def enrich(best: pl.DataFrame, clicks: pl.DataFrame) -> pl.DataFrame:
     return best.join(info, on="click_id", how="left").select(MATCH_COLUMNS)
 
 
-def match_purchases(
+def decide(
     purchases: pl.DataFrame,
     clicks: pl.DataFrame,
     identities: pl.DataFrame,
@@ -509,23 +497,51 @@ def match_purchases(
     semi_window: timedelta = SEMI_WINDOW,
     probabilistic_window: timedelta = PROBABILISTIC_WINDOW,
     deterministic_lookback: timedelta | None = None,
+    ua_shares: pl.DataFrame | None = None,
+    horizons: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """All three stages over one set of candidate clicks; the enriched best match per purchase."""
-    candidates = pl.concat(
-        [
-            deterministic_candidates(purchases, clicks, lookback=deterministic_lookback),
-            semi_deterministic_candidates(purchases, clicks, semi_window),
-            identity_candidates(purchases, clicks, identities, deterministic_lookback),
-            probabilistic_candidates(purchases, clicks, threshold, probabilistic_window),
-        ]
+    """All three stages over one set of candidate clicks: one row per purchase that was matched
+    (``MATCH_COLUMNS``) or on which the probabilistic stage abstained (``stage`` null, ``abstain_reason``
+    and ``evidence`` set). Purchases with no candidate at all have no row."""
+    if purchases.is_empty():
+        empty = enrich(best_matches(pl.DataFrame()), pl.DataFrame(schema=CLICK_SCHEMA))
+        return empty.with_columns(pl.lit(None, pl.String).alias("abstain_reason"))
+    stronger = best_matches(
+        pl.concat(
+            [
+                deterministic_candidates(purchases, clicks, lookback=deterministic_lookback),
+                semi_deterministic_candidates(purchases, clicks, semi_window),
+                identity_candidates(purchases, clicks, identities, deterministic_lookback),
+            ]
+        )
     )
-    return enrich(best_matches(candidates), clicks)
+    rest = purchases.join(stronger.select(_PURCHASE_KEY), on=_PURCHASE_KEY, how="anti")
+    prob, abstained = probabilistic_stage(
+        rest, clicks, threshold, probabilistic_window, ua_shares=ua_shares, horizons=horizons
+    )
+    matches = enrich(pl.concat([stronger, best_matches(prob)]), clicks)
+    return pl.concat(
+        [matches.with_columns(pl.lit(None, pl.String).alias("abstain_reason")), abstained],
+        how="diagonal_relaxed",
+    )
 
 
-def stage_counts(matches: pl.DataFrame, purchases_total: int) -> dict[str, int]:
+def match_purchases(
+    purchases: pl.DataFrame,
+    clicks: pl.DataFrame,
+    identities: pl.DataFrame,
+    **options,
+) -> pl.DataFrame:
+    """The enriched best match per purchase (``decide`` without the abstentions)."""
+    decided = decide(purchases, clicks, identities, **options)
+    return decided.filter(pl.col("stage").is_not_null()).select(MATCH_COLUMNS)
+
+
+def stage_counts(decisions: pl.DataFrame, purchases_total: int) -> dict[str, int]:
+    """Matches per stage (abstentions are not matches) and the unmatched rest."""
     counts = {stage: 0 for stage in STAGE_RANK}
-    if not matches.is_empty():
-        for stage, n in matches.group_by("stage").len().iter_rows():
+    if not decisions.is_empty():
+        for stage, n in decisions.drop_nulls("stage").group_by("stage").len().iter_rows():
             counts[stage] = int(n)
     counts["unmatched"] = purchases_total - sum(counts[s] for s in STAGE_RANK)
     return counts

@@ -29,8 +29,10 @@ def write_purchases(conn: psycopg.Connection, folded: pl.DataFrame) -> None:
     upsert_changed(conn, "core.purchases", "tmp_purchases", PURCHASE_WRITE_COLUMNS, stamp="updated_at")
 
 
-def write_matches(conn: psycopg.Connection, matches: pl.DataFrame) -> None:
-    """Replace the matches of every purchase in tmp_purchases (upsert changed rows, delete stale ones)."""
+def write_matches(conn: psycopg.Connection, decisions: pl.DataFrame) -> None:
+    """Replace the matches of every purchase in tmp_purchases (upsert changed rows, delete stale ones) and
+    its abstention (``matching.decide``: rows with a null stage)."""
+    matches = decisions.filter(pl.col("stage").is_not_null()) if "stage" in decisions.columns else decisions
     conn.execute("CREATE TEMP TABLE tmp_matches (LIKE core.matches INCLUDING DEFAULTS) ON COMMIT DROP")
     copy_rows(conn, "tmp_matches", MATCH_WRITE_COLUMNS, matches)
     conn.execute(
@@ -42,6 +44,32 @@ def write_matches(conn: psycopg.Connection, matches: pl.DataFrame) -> None:
         """
     )
     upsert_changed(conn, "core.matches", "tmp_matches", MATCH_WRITE_COLUMNS, stamp="matched_at")
+    write_abstentions(conn, decisions)
+
+
+def write_abstentions(conn: psycopg.Connection, decisions: pl.DataFrame) -> None:
+    """core.purchases.abstain_reason/abstain_detail of every purchase in tmp_purchases: the probabilistic
+    stage's reason for declining its candidates, or null (matched, or no candidate). Changed rows only."""
+    abstained = (
+        decisions.filter(pl.col("stage").is_null() & pl.col("abstain_reason").is_not_null())
+        if "abstain_reason" in decisions.columns
+        else decisions.clear()
+    )
+    conn.execute(
+        "CREATE TEMP TABLE tmp_abstentions (tenant_id uuid, gateway text, order_id text, abstain_reason text,"
+        " evidence jsonb) ON COMMIT DROP"
+    )
+    if not abstained.is_empty():
+        copy_rows(conn, "tmp_abstentions", matching.ABSTENTION_COLUMNS, abstained)
+    conn.execute(
+        """
+        UPDATE core.purchases p SET abstain_reason = a.abstain_reason, abstain_detail = a.evidence
+          FROM tmp_purchases t
+          LEFT JOIN tmp_abstentions a USING (tenant_id, gateway, order_id)
+         WHERE p.tenant_id = t.tenant_id AND p.gateway = t.gateway AND p.order_id = t.order_id
+           AND (p.abstain_reason, p.abstain_detail) IS DISTINCT FROM (a.abstain_reason, a.evidence)
+        """
+    )
 
 
 def upsert_changed(

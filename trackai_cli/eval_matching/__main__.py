@@ -43,13 +43,13 @@ def evaluate(url: str, names: list[str] | None, scale: float) -> list[dict]:
             continue
         sc = scenario if scale == 1 else scenario.scaled(scale)
         t0 = time.perf_counter()
-        traffic, decided = run_scenario(url, sc, start=start, params=params)
-        result = metrics.score(traffic.truth, decided, send)
+        run = run_scenario(url, sc, start=start, params=params)
+        result = metrics.score(run.traffic.truth, run.decisions, send)
         result.update(
             scenario=sc.name,
             description=sc.description,
             knobs=sc.knobs(),
-            clicks=traffic.clicks.height,
+            clicks=run.traffic.clicks.height,
             seconds=round(time.perf_counter() - t0, 1),
         )
         results.append(result)

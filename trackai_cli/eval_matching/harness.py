@@ -11,6 +11,7 @@ has them, the abstentions recorded on core.purchases) with the session of each m
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -155,6 +156,15 @@ def decisions(conn: psycopg.Connection, tenant_id: str) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class Run:
+    """One scenario through the engine: what was simulated, the tenant it ran under, what was decided."""
+
+    traffic: Traffic
+    tenant_id: str
+    decisions: pl.DataFrame
+
+
 def run_scenario(
     url: str,
     scenario: Scenario,
@@ -162,12 +172,12 @@ def run_scenario(
     start: datetime,
     params: MatchParams | None = None,
     batch_minutes: float = 15.0,
-) -> tuple[Traffic, pl.DataFrame]:
-    """Simulate, land under a fresh tenant, process, and return (traffic, decisions)."""
+) -> Run:
+    """Simulate, land under a fresh tenant, process in micro-batches, and read the decisions back."""
     traffic = simulate(scenario, start)
     params = params or MatchParams.from_settings()
     with psycopg.connect(url, autocommit=True) as conn:
         tenant_id = create_tenant(conn, f"eval {scenario.name} seed {scenario.seed}")
         land(conn, tenant_id, traffic)
         run_micro_batches(url, conn, tenant_id, params, batch_minutes)
-        return traffic, decisions(conn, tenant_id)
+        return Run(traffic, tenant_id, decisions(conn, tenant_id))
