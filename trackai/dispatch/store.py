@@ -11,6 +11,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from trackai.core.capi.payload import build_purchase_event
+from trackai.settings import get_settings
 from trackai.verification.engine import verify_purchases
 from trackai.verification.store import DISPATCHABLE_SQL
 
@@ -21,12 +22,18 @@ SELECT r.event_id, p.tenant_id::text AS tenant_id, p.gateway, p.order_id, p.appr
        p.currency, p.product_id, p.session_id, p.fbc, p.fbp, host(p.client_ip) AS client_ip,
        p.user_agent, p.email_hash, p.phone_hash, t.pixel_id,
        m.click_id AS m_click_id, m.fbc AS m_fbc, m.fbp AS m_fbp, host(m.client_ip) AS m_client_ip,
-       m.user_agent AS m_user_agent, m.landing_url AS m_landing_url, m.external_id AS m_external_id
+       m.user_agent AS m_user_agent, m.landing_url AS m_landing_url, m.external_id AS m_external_id,
+       m.stage AS m_stage, m.confidence AS m_confidence
   FROM core.dedupe_registry r
   JOIN core.purchases p ON p.event_id = r.event_id
   JOIN core.tenants t ON t.tenant_id = p.tenant_id
   LEFT JOIN core.matches m ON m.tenant_id = p.tenant_id AND m.gateway = p.gateway AND m.order_id = p.order_id
 """
+
+
+def _send_min_confidence() -> float:
+    """A match lends its click's data to the event only at this confidence (issue 14)."""
+    return get_settings().match.send_min_confidence
 
 
 def utc(ts: float) -> datetime:
@@ -61,10 +68,10 @@ def enqueue(
         rows = cur.execute(_PURCHASE_SQL + where, params).fetchall()
     if not rows:
         return 0
-    values = []
+    values, min_confidence = [], _send_min_confidence()
     for row in rows:
         purchase, match = split_row(row)
-        event = build_purchase_event(purchase, match)
+        event = build_purchase_event(purchase, match, min_match_confidence=min_confidence)
         event_time = row["approved_at"]
         values.append(
             (
@@ -95,7 +102,7 @@ def rebuild_payload(conn: psycopg.Connection, event_id: str) -> dict | None:
     if not row or row["approved_at"] is None:
         return None
     purchase, match = split_row(row)
-    return build_purchase_event(purchase, match)
+    return build_purchase_event(purchase, match, min_match_confidence=_send_min_confidence())
 
 
 def blocked_tenants(conn: psycopg.Connection) -> set[str]:

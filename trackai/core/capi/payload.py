@@ -8,6 +8,12 @@ Inputs are plain mappings (rows of ``core.purchases``, ``core.matches``, ``core.
   from the click. ``fbc`` is copied verbatim as stored at click time, never rebuilt (§A4). A browser id
   the gateway reported (authenticated webhook) wins over the click's: a click is posted by anyone who
   knows the tenant id, so its fbc/fbp never override the buyer's own (issue 22, finding 1).
+- **A match only lends its click's data when it is sure enough** (issue 14): a match whose ``confidence``
+  is below ``min_match_confidence`` (TRACKAI_MATCH_SEND_MIN_CONFIDENCE, passed by dispatch) is treated as
+  no match — the purchase goes with its own data only, so an ambiguous probabilistic match never gives
+  the buyer another person's fbc/fbp. A probabilistic match without a recorded confidence (matched before
+  confidences existed) is not sure enough; rows without ``stage``/``confidence`` are trusted (callers that
+  only pass click data).
 - **Optional browser ids are never a reason to lose a purchase**: ``drop_invalid_browser_ids`` removes a
   malformed ``fbc``/``fbp`` (grammar: ``trackai.core.fbc``) and says why; dispatch calls it on every
   claimed event, stores the reasons in ``ops.dispatch_queue.dropped_fields`` and sends the rest. A
@@ -78,8 +84,21 @@ def _amount(value: object) -> float | None:
     return round(float(value), 2)  # type: ignore[arg-type]
 
 
-def build_purchase_event(purchase: Mapping, match: Mapping | None = None) -> dict:
+def trusted_match(match: Mapping | None, min_confidence: float) -> Mapping | None:
+    """``match`` when its confidence allows sending its click's data (module docstring), else None."""
+    if not match:
+        return None
+    confidence = match.get("confidence")
+    if confidence is None:
+        return None if match.get("stage") == "probabilistic" else match
+    return match if float(confidence) >= min_confidence else None
+
+
+def build_purchase_event(
+    purchase: Mapping, match: Mapping | None = None, *, min_match_confidence: float = 0.0
+) -> dict:
     """The event object (one element of ``data``) for a purchase row and its optional match."""
+    match = trusted_match(match, min_match_confidence)
     user_data: dict[str, object] = {}
     email = _text(purchase.get("email_hash"))
     phone = _text(purchase.get("phone_hash"))
