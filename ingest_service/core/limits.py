@@ -13,8 +13,6 @@ import ipaddress
 import time
 from collections.abc import Callable, Hashable
 
-OVERFLOW = ("overflow",)
-
 
 def address_key(address: str | None) -> str:
     """The unit a per-address budget applies to: an IPv4 address, or the /64 of an IPv6 one (one
@@ -33,8 +31,10 @@ def address_key(address: str | None) -> str:
 
 
 class WindowCounter:
-    """Hits per key in the current window. Memory is bounded: past ``max_keys`` keys, new keys share one
-    overflow counter (under an attack from that many sources they are limited together)."""
+    """Hits per key in the current window. Memory is bounded: past ``max_keys`` keys in a window, new keys
+    are not tracked (fail open): an attack from that many sources is the fronting proxy's, and a shared
+    overflow counter would let it turn every new visitor away. The per-tenant budget in Postgres still
+    applies."""
 
     def __init__(
         self, window_seconds: int = 60, max_keys: int = 100_000, clock: Callable[[], float] = time.time
@@ -52,19 +52,16 @@ class WindowCounter:
             self._counts = {}
         return self._counts
 
-    def _key(self, counts: dict, key: Hashable) -> Hashable:
-        return key if key in counts or len(counts) < self.max_keys else OVERFLOW
-
     def hit(self, key: Hashable) -> int:
-        """Count one hit; returns the key's hits in this window, this one included."""
+        """Count one hit; returns the key's hits in this window, this one included (0: not tracked)."""
         counts = self._current()
-        key = self._key(counts, key)
+        if key not in counts and len(counts) >= self.max_keys:
+            return 0
         counts[key] = counts.get(key, 0) + 1
         return counts[key]
 
     def count(self, key: Hashable) -> int:
-        counts = self._current()
-        return counts.get(self._key(counts, key), 0)
+        return self._current().get(key, 0)
 
     def retry_after(self) -> int:
         """Seconds until the window rolls over (for Retry-After)."""

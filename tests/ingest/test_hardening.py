@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from ingest_service.api.routes.track import Dropped, bounded_url, resolve_fbc, valid_fbclid
 from ingest_service.api.routes.webhooks import missing_credential
-from ingest_service.core.limits import OVERFLOW, WindowCounter, address_key
+from ingest_service.core.limits import WindowCounter, address_key
 from ingest_service.core.privileges import problems
 from ingest_service.main import create_app
 from trackai import db
@@ -27,13 +27,13 @@ def test_window_counter_rolls_over_and_bounds_its_memory() -> None:
     counter = WindowCounter(window_seconds=60, max_keys=2, clock=lambda: now[0])
     assert [counter.hit("a") for _ in range(3)] == [1, 2, 3]
     counter.hit("b")
-    assert counter.hit("c") == 1 and counter.count(OVERFLOW) == 1  # past max_keys: one shared counter
-    assert counter.hit("d") == 2  # ... shared by every new key
+    assert counter.hit("c") == 0 and counter.count("c") == 0  # past max_keys: not tracked (fail open)
+    assert counter.hit("a") == 4  # keys already tracked still count
     assert counter.retry_after() == 60
     now[0] = 179.5
-    assert counter.count("a") == 3 and counter.retry_after() == 1
+    assert counter.count("a") == 4 and counter.retry_after() == 1
     now[0] = 180.0
-    assert counter.count("a") == 0 and counter.hit("c") == 1  # a new window
+    assert counter.count("a") == 0 and counter.hit("c") == 1  # a new window, room again
 
 
 def test_address_key_groups_ipv6_by_64() -> None:
