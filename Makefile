@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: demo demo-quick test test-fast dev lint format manifest docs bench bench-smoke install clean-db docs-serve
+.PHONY: demo demo-quick test test-fast dev lint format manifest docs bench bench-smoke install clean-db docs-serve eval-matching
 .PHONY: image smoke-containers stack-up stack-down
 
 $(STAMP): pyproject.toml constraints.txt
@@ -59,6 +59,10 @@ bench: $(STAMP)
 # What CI runs: each benchmark's tiny smoke mode (functional, never timed), results under .trackai/.
 bench-smoke: $(STAMP)
 	@set -e; for b in $(BENCHMARKS); do echo "--- $$b --smoke"; $(BIN)/python bench/$$b.py --smoke; done
+
+# Matching precision/recall per stage on simulated traffic with ground truth (docs/matching.md).
+eval-matching: $(STAMP)
+	$(BIN)/python -m trackai_cli.eval_matching --docs
 
 docs-serve: $(STAMP)
 	$(BIN)/trackai dbt docs --serve --port 8081
