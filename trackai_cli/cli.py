@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "trackai_cli.commands.flags",
     "trackai_cli.commands.ops_exporter",
     "trackai_cli.commands.dev",
+    "trackai_cli.commands.console",
+    "trackai_cli.commands.user",
     "trackai_cli.commands.backup",
     "trackai_cli.commands.archive",
 )
