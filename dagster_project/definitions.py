@@ -11,7 +11,7 @@ import importlib.util
 
 import dagster as dg
 
-DOMAINS = ("pipeline", "dispatch", "dbt", "quality", "verification", "lifecycle")
+DOMAINS = ("pipeline", "dispatch", "dbt", "quality", "verification", "lifecycle", "match_quality")
 
 
 def build_all_defs() -> dg.Definitions:

@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from trackai.core.capi import validate
+from trackai_cli.capi_mock import dataset_quality  # GET /{version}/dataset_quality (seller console)
 
 
 @dataclass
@@ -301,6 +302,7 @@ def create_app(state: MockState | None = None) -> Starlette:
             Route("/_mock/stats", stats, methods=["GET"]),
             Route("/_mock/reset", reset, methods=["POST"]),
             Route("/_mock/config", configure, methods=["POST"]),
+            *dataset_quality.routes(state),
         ]
     )
     app.state.mock = state
