@@ -182,7 +182,9 @@ def load_clicks(
         list(pool.map(copy_chunks, streams))  # re-raises a failed stream's exception
     conn.execute("SET maintenance_work_mem = '1GB'")
     for k, (name, definition) in enumerate(indexes, start=1):
-        conn.execute(definition)
+        # landing.clicks is partitioned by day (sql/0701): pg_indexes gives the parent's definition as
+        # "ON ONLY", which would build no index on the partitions; without ONLY it recurses into them.
+        conn.execute(definition.replace(" ON ONLY ", " ON ", 1))
         progress(f"index {k}/{len(indexes)} {name} ({time.perf_counter() - t0:.0f} s)")
     conn.execute("ANALYZE landing.clicks")
     return time.perf_counter() - t0
