@@ -181,14 +181,16 @@ def _no_constants(raw: str) -> Any:
     raise MappingError(f"{raw} is not a JSON number")
 
 
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    """A JSON object with bounded numbers (Decimal, never float); MappingError for anything else."""
+def parse_json_object(body: bytes, *, numbers_as_text: bool = False) -> dict[str, Any]:
+    """A JSON object with bounded numbers (Decimal, never float); MappingError for anything else.
+
+    ``numbers_as_text`` leaves every number as its text (no conversion, no bound): for reading a credential
+    out of a body before the body itself is judged, so a verified delivery with an absurd number is
+    quarantined by the mapping instead of refused as unauthenticated."""
+    numbers = (str, str, str) if numbers_as_text else (_bounded_int, _bounded_decimal, _no_constants)
     try:
         value = json.loads(
-            body.decode("utf-8"),
-            parse_int=_bounded_int,
-            parse_float=_bounded_decimal,
-            parse_constant=_no_constants,
+            body.decode("utf-8"), parse_int=numbers[0], parse_float=numbers[1], parse_constant=numbers[2]
         )
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise MappingError(f"body is not JSON: {exc}") from exc

@@ -93,7 +93,7 @@ class PerfectPay(Gateway):
 
     def authenticate(self, body, headers, query, secret, *, now, tolerance=300) -> None:
         try:
-            token = parse_json_object(body).get("token")
+            token = parse_json_object(body, numbers_as_text=True).get("token")
         except MappingError as exc:
             raise AuthError("malformed_body") from exc
         if not isinstance(token, str) or not token:
