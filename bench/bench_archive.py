@@ -12,7 +12,9 @@ on the configured server (TRACKAI_DATABASE_URL's, else the embedded Postgres), m
 partition is created first and filled with generated clicks shaped like the ingest service's (10 tenants,
 snippet session ids, IPv4, user agents, half with fbclid/fbc, utm jsonb, a fifth with an email hash).
 Output (bench/_report.py, name ``archive``): docs/benchmarks/archive.json/.png (``--smoke``: .trackai/).
-Exit status non-zero only on a functional error (verification failed, the day not dropped, counts differ).
+Full mode also runs the restore drill on a private Postgres of ``--drill-clicks`` clicks (base backup size
+and time, RPO, RTO latest and point in time). Exit status non-zero only on a functional error
+(verification failed, the day not dropped, counts differ, the drill failed).
 """
 
 from __future__ import annotations
@@ -63,16 +65,26 @@ def start_store() -> object:
     return server
 
 
-def load_day(url: str, clicks: int) -> None:
+def load_day(url: str, clicks: int, *, day: date | None = DAY, tenants_exist: bool = False) -> None:
+    """``clicks`` generated clicks over one day (``day``; None: the last 24 hours)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        tenants = [
-            conn.execute(
-                "INSERT INTO core.tenants (name, pixel_id) VALUES (%s, '1234567890') RETURNING tenant_id",
-                (f"b{i}",),
-            ).fetchone()[0]
-            for i in range(TENANTS)
-        ]
-        conn.execute("SELECT lifecycle.create_partition('landing.clicks', %s)", (DAY,))
+        if tenants_exist:
+            tenants = [r[0] for r in conn.execute("SELECT tenant_id FROM core.tenants ORDER BY name")]
+        else:
+            tenants = [
+                conn.execute(
+                    "INSERT INTO core.tenants (name, pixel_id) VALUES (%s, '1234567890') RETURNING tenant_id",
+                    (f"b{i}",),
+                ).fetchone()[0]
+                for i in range(TENANTS)
+            ]
+        if day is not None:
+            conn.execute("SELECT lifecycle.create_partition('landing.clicks', %s)", (day,))
+        start = (
+            f"{day.isoformat()}T00:00:00+00:00"
+            if day is not None
+            else conn.execute("SELECT (now() - interval '1 day')::text").fetchone()[0]
+        )
         conn.execute(
             """
             INSERT INTO landing.clicks (tenant_id, event_type, session_id, occurred_at, landing_url, fbclid, fbc,
@@ -89,9 +101,49 @@ def load_day(url: str, clicks: int) -> None:
                    jsonb_build_object('utm_source', 'facebook', 'utm_campaign', 'bench')
               FROM generate_series(1, %(n)s) g
             """,
-            {"t": [str(t) for t in tenants], "day": DAY.isoformat() + "T00:00:00+00:00", "n": clicks},
+            {"t": [str(t) for t in tenants], "day": start, "n": clicks},
         )
         conn.execute("ANALYZE landing.clicks")
+
+
+def drill_at_size(clicks: int) -> dict:
+    """A private Postgres (WAL archived to the store) with ``clicks`` clicks: base backup, then the restore
+    drill (latest + point in time): backup size and time, RPO and RTO at that size."""
+    import shutil
+    import tempfile
+
+    from trackai.lifecycle import basebackup, checksums, drill
+    from trackai.lifecycle.server import PrivateServer
+    from trackai.settings import reset_settings_cache
+
+    base = Path(tempfile.mkdtemp(prefix="trackai-bench-drill-"))
+    os.environ["TRACKAI_LIFECYCLE_DRILL_DIR"] = str(base / "restore")
+    reset_settings_cache()
+    server = PrivateServer.init(base / "data", archive=True, archive_timeout_s=10)
+    server.start()
+    try:
+        url = server.url()
+        migrations.upgrade(url, REPO_ROOT / "sql")
+        load_day(url, clicks, day=None)
+        t0 = time.perf_counter()
+        info = basebackup.take(url)
+        backup_s = time.perf_counter() - t0
+        earlier = checksums.create_marker(url)
+        load_day(url, max(clicks // 100, 1000), day=None, tenants_exist=True)
+        report = drill.run_drill(url, pitr_target=earlier)
+        if not report.ok:
+            raise RuntimeError(f"drill failed: {report.error}")
+        return {
+            "clicks": clicks,
+            "backup_s": round(backup_s, 1),
+            "backup_raw_bytes": info.raw_bytes,
+            "backup_stored_bytes": info.stored_bytes,
+            "rpo_s": report.rpo_s,
+            "checks": report.checks,
+        }
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def best_of(runs: int, fn) -> tuple[float, object]:
@@ -110,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clicks", type=int, default=1_000_000)
     parser.add_argument("--smoke", action="store_true", help="20k clicks (CI)")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument(
+        "--drill-clicks",
+        type=int,
+        default=1_000_000,
+        help="database size of the restore drill (full mode only)",
+    )
     args = parser.parse_args(argv)
     clicks = 20_000 if args.smoke else args.clicks
 
@@ -161,6 +219,29 @@ def main(argv: list[str] | None = None) -> int:
             ).fetchone()[0]
             drop_s = time.perf_counter() - t0
         ok = result.verified and dropped == clicks and sum(r[1] for r in per_tenant) == clicks and found == 1
+        drilled = None if args.smoke else drill_at_size(args.drill_clicks)
+        drill_rows = []
+        if drilled:
+            latest, pitr = drilled["checks"]
+            raw, sealed = drilled["backup_raw_bytes"] / 2**20, drilled["backup_stored_bytes"] / 2**20
+            drill_rows = [
+                [
+                    f"base backup of {drilled['clicks']:,} clicks",
+                    drilled["backup_s"],
+                    f"{raw:,.0f} -> {sealed:,.0f} MiB",
+                ],
+                ["RPO (archive_timeout 10 s)", drilled["rpo_s"], "marker -> its WAL segment in the store"],
+                [
+                    "RTO latest",
+                    latest["rto_s"],
+                    f"fetch {latest['download_s']} s + recovery {latest['recovery_s']} s",
+                ],
+                [
+                    "RTO point in time",
+                    pitr["rto_s"],
+                    f"fetch {pitr['download_s']} s + recovery {pitr['recovery_s']} s",
+                ],
+            ]
         rows_per_s = clicks / result.export_s
         publish(
             "archive",
@@ -178,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                 ["drop (guarded)", round(drop_s, 3), f"{dropped:,} rows"],
                 ["size in Postgres (heap + indexes)", None, f"{pg_bytes / 2**20:,.1f} MiB"],
                 ["size in the archive (zstd Parquet)", None, f"{result.bytes / 2**20:,.1f} MiB"],
+                *drill_rows,
             ],
             targets=[
                 Target("export per 1 M rows", result.export_s * 1_000_000 / clicks, 60.0, "s"),
@@ -195,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                 "lookup_s": lookup_s,
                 "drop_s": drop_s,
                 "verified": result.verified,
+                "drill": drilled,
             },
         )
         return 0 if ok else 1
