@@ -86,7 +86,9 @@ def evaluate(facts: BackupFacts, cfg: LifecycleSettings, *, judge_drills: bool =
 
 
 def gather(store: ObjectStore, now: datetime, source_url: str | None = None) -> BackupFacts:
-    """Facts from the store (and, when given, the source's pg_stat_archiver)."""
+    """Facts from the store (and, when given, the source's pg_stat_archiver). "Wrote WAL since" means the
+    current segment is past the last archived one and has more than its first page: an idle server
+    switches no segment, so an old newest segment is then no alarm."""
     backups = basebackup.list_backups(store)
     wal_times = [o["modified"] for o in store.list("wal/")]
     facts = BackupFacts(
@@ -105,7 +107,9 @@ def gather(store: ObjectStore, now: datetime, source_url: str | None = None) -> 
             row = conn.execute(
                 """
                 SELECT last_archived_time, last_failed_time,
-                       last_archived_wal IS NULL OR pg_walfile_name(pg_current_wal_lsn()) > last_archived_wal
+                       last_archived_wal IS NULL
+                       OR (pg_walfile_name(pg_current_wal_lsn()) > last_archived_wal
+                           AND (pg_walfile_name_offset(pg_current_wal_lsn())).file_offset > 8192)
                   FROM pg_stat_archiver
                 """
             ).fetchone()
