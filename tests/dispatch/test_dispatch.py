@@ -305,3 +305,19 @@ def test_faults_survived_with_no_loss_and_no_duplicates(conn, make_tenant, fake,
         "SELECT count(DISTINCT status) FROM ops.dispatch_attempts WHERE event_id = ANY(%s)", (ids,)
     ).fetchone()[0]
     assert attempts >= 2  # faults happened and were recorded
+
+
+def test_replay_goes_through_the_verification_gate(conn, make_tenant, fake, settings):
+    """A DLQ'd order whose values changed since it was verified (e.g. a forged update with a leaked token)
+    is held by replay exactly as enqueue would hold it; the verified one next to it is replayed."""
+    tenant, _ = make_tenant()
+    ids = [add_purchase(conn, tenant) for _ in range(2)]
+    fake.configure(reject_event_ids=ids)
+    run_dispatch(conn, settings, sleep=NO_SLEEP, options=opts())
+    assert {r["event_id"] for r in list_dlq(conn, tenant_id=tenant)} == set(ids)
+    conn.execute("UPDATE core.purchases SET amount = 99999 WHERE event_id = %s", (ids[0],))
+    fake.configure(reject_event_ids=[])
+    result = replay(conn, tenant_id=tenant)
+    assert result["held_unverified"] == [ids[0]] and result["event_ids"] == [ids[1]]
+    run_dispatch(conn, settings, sleep=NO_SLEEP, options=opts())
+    assert fake.event_ids() == [ids[1]] and queue_status(conn, ids[0]) == "dlq"

@@ -15,6 +15,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from trackai.dispatch import store
+from trackai.verification.store import DISPATCHABLE_SQL
 
 
 def list_dlq(
@@ -83,6 +84,8 @@ def replay(
             [list(event_ids), *([tenant_id] if tenant_id else [])],
         ).fetchall()
         forced = {r[0] for r in rows} - chosen
+    held = _not_dispatchable(conn, chosen | forced)
+    chosen, forced = chosen - held, forced - held
     targets = sorted(chosen | forced)
     with conn.transaction():
         for event_id in targets:
@@ -110,6 +113,20 @@ def replay(
     return {
         "replayed": len(chosen),
         "forced_resend": len(forced),
+        "held_unverified": sorted(held),
         "past_deadline": expired,
         "event_ids": targets,
     }
+
+
+def _not_dispatchable(conn: psycopg.Connection, event_ids: set[str]) -> set[str]:
+    """Events whose purchase its verification does not let through now (issue 22, finding 3): a replay
+    goes the same gate as the first enqueue, so a forged or since-changed order is never re-sent."""
+    if not event_ids:
+        return set()
+    rows = conn.execute(
+        f"""SELECT r.event_id FROM core.dedupe_registry r JOIN core.purchases p ON p.event_id = r.event_id
+             WHERE r.event_id = ANY(%s) AND NOT {DISPATCHABLE_SQL}""",
+        (sorted(event_ids),),
+    ).fetchall()
+    return {r[0] for r in rows}
