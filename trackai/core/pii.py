@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import phonenumbers
 
@@ -35,10 +38,37 @@ def normalize_email(raw: str | None) -> str | None:
     return value
 
 
+_PHONE_MEMO: ContextVar[dict[tuple[str, str], str | None] | None] = ContextVar(
+    "trackai_phone_memo", default=None
+)
+
+
+@contextmanager
+def phones_parsed_once() -> Iterator[None]:
+    """Within the block each distinct phone is normalised once: a webhook mapping reads the buyer's phone
+    for the conversion and again for the redacted payload, and ``phonenumbers.parse`` is the costliest step
+    of the mapping (issue 21). The memo lives only for the block, so no plaintext phone outlives it."""
+    token = _PHONE_MEMO.set({})
+    try:
+        yield
+    finally:
+        _PHONE_MEMO.reset(token)
+
+
 def normalize_phone(raw: str | int | None, default_region: str = DEFAULT_REGION) -> str | None:
     """Digits of the E.164 form without '+', e.g. ``5511987654321``; None when not a possible number."""
     if raw is None:
         return None
+    memo = _PHONE_MEMO.get()
+    if memo is None:
+        return _normalize_phone(raw, default_region)
+    key = (str(raw), default_region)
+    if key not in memo:
+        memo[key] = _normalize_phone(raw, default_region)
+    return memo[key]
+
+
+def _normalize_phone(raw: str | int, default_region: str) -> str | None:
     text = str(raw).strip()
     if not text:
         return None

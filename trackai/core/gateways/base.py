@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from trackai.core.fbc import fbclid_from_fbc
-from trackai.core.pii import hash_email, hash_phone
+from trackai.core.pii import hash_email, hash_phone, phones_parsed_once
 from trackai.core.session_id import is_session_id
 
 CANONICAL_STATUSES = ("approved", "pending", "refunded", "chargeback", "canceled", "other")
@@ -131,19 +131,21 @@ class Gateway:
         return redact(payload)
 
     def map(self, body: bytes) -> Mapped:
-        """Parse and normalise a verified body; MappingError for anything unusable."""
+        """Parse and normalise a verified body; MappingError for anything unusable. Each phone is parsed
+        once for the conversion and the redacted payload together (pii.phones_parsed_once)."""
         payload = self.parse(body)
-        try:
-            key = self.delivery_key(payload)
-            conversion = self.to_conversion(payload)
-            event_type = self.event_type(payload)
-        except MappingError:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation, OverflowError) as exc:
-            raise MappingError(f"{type(exc).__name__}: {exc}") from exc
-        if not key or len(key) > 400:
-            raise MappingError("empty or oversized delivery key")
-        return Mapped(key, _clip(event_type, 200), conversion, self.redact(payload))
+        with phones_parsed_once():
+            try:
+                key = self.delivery_key(payload)
+                conversion = self.to_conversion(payload)
+                event_type = self.event_type(payload)
+            except MappingError:
+                raise
+            except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation, OverflowError) as exc:
+                raise MappingError(f"{type(exc).__name__}: {exc}") from exc
+            if not key or len(key) > 400:
+                raise MappingError("empty or oversized delivery key")
+            return Mapped(key, _clip(event_type, 200), conversion, self.redact(payload))
 
 
 # --- shared helpers ------------------------------------------------------------------------
