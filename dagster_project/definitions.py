@@ -1,7 +1,8 @@
 """The ``trackai`` code location, built lazily (nothing touches the database or parses dbt at import).
 
 Each domain package ``dagster_project/defs/<domain>/`` exposes ``build_defs() -> Definitions``; domains not
-present yet are skipped. Shared resources: ``postgres`` (the application database).
+present yet are skipped. Shared resources: ``postgres`` (the application database); the domains add
+theirs (``meta_capi``, ``dbt``, ``alarm_thresholds``, ``alert_notifier``). Names: dagster_project/lib/keys.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import importlib.util
 
 import dagster as dg
 
-DOMAINS = ("pipeline", "dispatch", "dbt", "quality", "verification", "lifecycle", "match_quality")
+DOMAINS = ("sources", "pipeline", "dispatch", "dbt", "quality", "verification", "lifecycle", "match_quality")
 
 
 def build_all_defs() -> dg.Definitions:

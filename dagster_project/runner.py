@@ -9,8 +9,17 @@ from typing import Any
 
 import psycopg
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
+from dagster_project.lib.keys import (
+    ANALYTICS_PREFIX,
+    MATCHES,
+    MICRO_BATCH_JOB,
+    MODE_INCREMENTAL,
+    MODE_RECOMPUTE,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    TAG_MODE,
+    TAG_WATERMARK_TO,
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,6 @@ def plan_incremental(conn: psycopg.Connection, settle_seconds: float = 0) -> Inc
     """None when nothing landed past the durable watermark, else the run to request.
 
     ``settle_seconds`` ignores rows younger than that (see ``batch.latest_conversion_id``)."""
-    from dagster_project.defs.pipeline.assets import TAG_MODE, TAG_WATERMARK_TO
     from trackai.pipeline.batch import latest_conversion_id, stored_watermark, touched_partition_dates
 
     after = stored_watermark(conn)
@@ -65,7 +73,7 @@ def plan_incremental(conn: psycopg.Connection, settle_seconds: float = 0) -> Inc
         return None
     partitions = clamp_partitions(touched_partition_dates(conn, after, upto))
     partition_key, range_tags = partition_selection(partitions)
-    tags = {TAG_MODE: "incremental", TAG_WATERMARK_TO: str(upto), **range_tags}
+    tags = {TAG_MODE: MODE_INCREMENTAL, TAG_WATERMARK_TO: str(upto), **range_tags}
     return IncrementalPlan(after, upto, partitions, tags, partition_key)
 
 
@@ -99,29 +107,37 @@ def load_definitions():
 
 
 def pipeline_only_definitions():
-    """This domain + the shared resources, without the other domains (isolated tests, the bench)."""
+    """The micro-batch (and the external tables it reads) + the shared resources, without dispatch, dbt
+    and quality (isolated tests, the bench)."""
     import dagster as dg
 
-    from dagster_project.defs.pipeline import build_defs
+    from dagster_project.defs import pipeline, sources
     from dagster_project.lib.resources import PostgresResource
 
-    return dg.Definitions.merge(build_defs(), dg.Definitions(resources={"postgres": PostgresResource()}))
+    return dg.Definitions.merge(
+        sources.build_defs(),
+        pipeline.build_defs(),
+        dg.Definitions(resources={"postgres": PostgresResource()}),
+    )
 
 
 def _summarise(result, partition_label: str) -> dict[str, Any]:
-    from dagster_project.defs.pipeline.assets import MATCHES
-
     run: dict[str, Any] = {"run_id": result.run_id, "partitions": partition_label, "success": result.success}
     others: dict[str, Any] = {}
+    models: list[str] = []
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         key = mat.asset_key
         if key == MATCHES and "summary" in mat.metadata:
             run["summary"] = mat.metadata["summary"].value
+        elif key.path[0] == ANALYTICS_PREFIX:
+            models.append(key.path[-1])
         elif key.path[0] not in ("core",):
             others["/".join(key.path)] = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
     if others:
         run["other_assets"] = others
+    if models:
+        run["dbt_models"] = sorted(models)
     return run
 
 
@@ -144,21 +160,20 @@ def run_micro_batch(
     """
     import dagster as dg
 
-    from dagster_project.defs.pipeline.jobs import MICRO_BATCH_JOB_NAME
     from trackai import db
 
     if instance is None:
         ensure_instance_env()
         instance = dg.DagsterInstance.get()
     url = url or db.database_url()
-    job = (definitions or load_definitions()).resolve_job_def(MICRO_BATCH_JOB_NAME)
+    job = (definitions or load_definitions()).resolve_job_def(MICRO_BATCH_JOB)
     runs = []
     if partitions:
         for day in clamp_partitions(partitions):
             result = job.execute_in_process(
                 instance=instance,
                 partition_key=day,
-                tags={"trackai/mode": "recompute"},
+                tags={TAG_MODE: MODE_RECOMPUTE},
                 raise_on_error=raise_on_error,
                 asset_selection=asset_selection,
             )

@@ -7,11 +7,17 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from dagster_project.defs.pipeline.assets import TAG_MODE, TAG_WATERMARK_TO
-from dagster_project.defs.pipeline.jobs import MICRO_BATCH_JOB_NAME
 from dagster_project.defs.pipeline.sensors import micro_batch_sensor
+from dagster_project.lib.keys import (
+    MICRO_BATCH_JOB,
+    MODE_INCREMENTAL,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    TAG_MODE,
+    TAG_WATERMARK_TO,
+)
 from dagster_project.lib.resources import PostgresResource
-from dagster_project.runner import RANGE_END_TAG, RANGE_START_TAG, pipeline_only_definitions
+from dagster_project.runner import pipeline_only_definitions
 from tests.matching.landing_rows import land_click, land_conversion
 from trackai.pipeline import batch
 
@@ -54,12 +60,12 @@ def test_sensor_skips_requests_and_is_satisfied_by_the_run(conn, pg_url, make_te
     day1, day2 = T.date().isoformat(), (T + timedelta(days=1)).date().isoformat()
     assert request.partition_key is None  # the new rows span two days -> one range run
     assert request.tags[RANGE_START_TAG] == day1 and request.tags[RANGE_END_TAG] == day2
-    assert request.tags[TAG_MODE] == "incremental" and request.tags[TAG_WATERMARK_TO] == str(latest)
+    assert request.tags[TAG_MODE] == MODE_INCREMENTAL and request.tags[TAG_WATERMARK_TO] == str(latest)
 
     again = _tick(instance, pg_url, cursor=result.cursor)
     assert isinstance(again, dg.SkipReason) and "already requested" in again.skip_message
 
-    job = pipeline_only_definitions().resolve_job_def(MICRO_BATCH_JOB_NAME)
+    job = pipeline_only_definitions().resolve_job_def(MICRO_BATCH_JOB)
     run = job.execute_in_process(instance=instance, tags=request.tags, partition_key=request.partition_key)
     assert run.success
     stages = dict(conn.execute("SELECT order_id, stage FROM core.matches").fetchall())

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from dagster_project.defs.dispatch import build_defs, dispatch_attempts, dlq_replay_job
-from dagster_project.lib.resources import PostgresResource
+from dagster_project.defs.dispatch import build_defs, dispatch, dlq_replay_job
+from dagster_project.lib.resources import MetaCapiResource, PostgresResource
 from tests.dispatch.helpers import add_purchase, queue_status
 from trackai.settings import reset_settings_cache
 from trackai_cli.capi_mock import MockConfig, MockServer
@@ -25,7 +25,9 @@ def test_asset_and_replay_job(conn, pg_url, make_tenant, setenv):
         setenv("TRACKAI_META_GRAPH_URL", fake.url)
         reset_settings_cache()
         fake.configure(reject_event_ids=[good])
-        result = dg.materialize([dispatch_attempts], resources={"postgres": PostgresResource(url=pg_url)})
+        result = dg.materialize(
+            [dispatch], resources={"postgres": PostgresResource(url=pg_url), "meta_capi": MetaCapiResource()}
+        )
         assert result.success and queue_status(conn, good) == "dlq"
         fake.configure(reject_event_ids=[])
         job = defs.resolve_job_def(dlq_replay_job.name)

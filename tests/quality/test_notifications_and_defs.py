@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import _analytics_data as data
 import dagster as dg
@@ -13,6 +15,7 @@ import pytest
 from dagster_project.defs.quality import build_defs as quality_defs
 from dagster_project.defs.quality.notify import AlertNotifier
 from dagster_project.defs.quality.sensors import alarm_notifier
+from dagster_project.lib import keys
 from dagster_project.lib.dbt_runner import MANIFEST_PATH
 
 
@@ -120,7 +123,13 @@ def test_alarm_checks_run_as_dagster_asset_checks(pg_url, conn, make_tenant):
     assert set(evaluations) >= {"dlq_depth", "circuit_breaker_open", "db_connections", "estimated_emq_low"}
     dlq = evaluations["dlq_depth"]
     assert not dlq.passed and dlq.severity == dg.AssetCheckSeverity.WARN
-    assert dlq.metadata["runbook"].value.endswith("docs/runbooks/dlq.md")
+    # numbers, so the UI plots each check's value over time
+    assert isinstance(dlq.metadata["value"], dg.IntMetadataValue) and dlq.metadata["value"].value == 7
+    assert isinstance(evaluations["db_connections"].metadata["value"], dg.FloatMetadataValue)
+    # the default runbook base URL is this checkout's docs/runbooks: the link opens an existing file
+    link = urlsplit(dlq.metadata["runbook"].value)
+    assert link.scheme == "file" and link.path.endswith("docs/runbooks/dlq.md")
+    assert Path(unquote(link.path)).is_file()
     assert evaluations["circuit_breaker_open"].passed
 
 
@@ -129,7 +138,6 @@ def test_full_definitions_load_with_lineage_and_checks():
         from dagster_project.lib import dbt_runner
 
         dbt_runner.prepare()
-    from dagster_project.defs.dbt import AUTOMATION_SENSOR_NAME
     from dagster_project.defs.dbt import build_defs as dbt_defs
     from dagster_project.lib.resources import PostgresResource
 
@@ -150,7 +158,7 @@ def test_full_definitions_load_with_lineage_and_checks():
     assert {"dlq_depth", "meta_token_expiring", "clicks_contract"} <= check_names
     assert any(n.startswith("not_null") or n.startswith("unique") for n in check_names)  # dbt tests
     sensors = {s.name for s in defs.get_repository_def().sensor_defs}
-    assert {AUTOMATION_SENSOR_NAME, "alarm_notifier"} <= sensors
+    assert {keys.DBT_AUTOMATION_SENSOR, keys.ALARM_NOTIFIER_SENSOR} <= sensors
     defs.resolve_all_job_defs()
 
 
@@ -170,7 +178,7 @@ def test_dbt_defs_skip_cleanly_without_manifest(monkeypatch, tmp_path):
 def test_alarm_schedules_skip_while_their_previous_run_is_in_flight():
     from dagster_project.definitions import build_all_defs
 
-    schedule = build_all_defs().get_schedule_def("quality_alarms_every_minute")
+    schedule = build_all_defs().resolve_schedule_def("quality_alarms_every_minute")
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(instance=instance)
         assert schedule.evaluate_tick(context).run_requests  # nothing in flight: the tick runs
@@ -179,3 +187,46 @@ def test_alarm_schedules_skip_while_their_previous_run_is_in_flight():
         )
         skipped = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
         assert not skipped.run_requests
+
+
+def test_every_alarm_links_a_runbook_of_this_checkout_and_the_base_url_is_configurable(setenv):
+    from dagster_project.defs.quality.alarms import ALARMS, runbook_url
+
+    pages = [spec.runbook for spec in ALARMS] + ["data-contracts.md", "failed-runs.md", "README.md"]
+    for page in pages:
+        link = urlsplit(runbook_url(page))
+        assert link.scheme == "file" and Path(unquote(link.path)).is_file(), page
+    setenv("TRACKAI_RUNBOOK_BASE_URL", "https://runbooks.example/trackai")
+    assert runbook_url("dlq.md") == "https://runbooks.example/trackai/dlq.md"
+
+
+def test_alert_notifier_takes_its_environment_unresolved_and_sends_where_it_points(receiver, setenv):
+    url, bodies = receiver
+    setenv("TRACKAI_ALERT_WEBHOOK_URL", url)
+    setenv("TRACKAI_ALERT_FORMAT", "pagerduty")
+    notifier = quality_defs().resources["alert_notifier"]
+    assert isinstance(notifier.webhook_url, dg.EnvVar)  # the UI shows the name, not the secret URL
+    assert notifier.webhook_url.env_var_name == "TRACKAI_ALERT_WEBHOOK_URL"
+    assert notifier.pagerduty_routing_key == ""  # unset: Settings' value when an alert is sent
+    setenv("TRACKAI_PAGERDUTY_ROUTING_KEY", "R0UTING")
+    with dg.DagsterInstance.ephemeral() as instance:
+        _failures(instance)
+        alarm_notifier(dg.build_sensor_context(instance=instance, resources={"alert_notifier": notifier}))
+    assert bodies and all(body["routing_key"] == "R0UTING" for body in bodies)
+
+
+def test_alarm_thresholds_have_one_field_list_the_resource_only_overrides(setenv):
+    from pydantic import ValidationError
+
+    from dagster_project.defs.quality.config import AlarmThresholds, AlarmThresholdsResource
+    from trackai.settings import AlarmSettings
+
+    assert AlarmThresholds is AlarmSettings
+    setenv("TRACKAI_ALARM_DLQ_WARN", "10")
+    setenv("TRACKAI_ALARM_EMQ_MIN", "5.5")
+    t = AlarmThresholdsResource(overrides={"backlog_max_pending": 7}).thresholds()
+    assert (t.dlq_warn, t.emq_min, t.backlog_max_pending, t.dlq_critical) == (10, 5.5, 7, 100)
+    with pytest.raises(ValueError, match="unknown alarm threshold"):
+        AlarmThresholdsResource(overrides={"dlq_warm": 1}).thresholds()
+    with pytest.raises(ValidationError):
+        AlarmThresholdsResource(overrides={"dlq_warn": "many"}).thresholds()

@@ -1,58 +1,119 @@
-"""Dispatch asset (group "pipeline", runs in the micro-batch after dedupe) and the DLQ replay job.
+"""Dispatch step (group "pipeline", runs in micro_batch_job after dedupe) and the DLQ replay job.
 
-The asset is **unpartitioned with deps** on ``core/dedupe_registry`` and ``core/matches``: it
-drains a queue, not a day. Each run sends every *due* event whatever its purchase day (retries of
-yesterday's throttled events, events approved just before midnight, replays), bounded by Meta's
-7-day window; a daily partition would either miss those or re-send a day on backfill. Dagster
-allows unpartitioned assets in a partitioned job, so it still joins ``micro_batch_job`` (it
-materialises once per micro-batch, after its upstreams).
+One multi-asset step, ``dispatch``, because one ``run_dispatch`` writes five tables: it enqueues new
+approved events (ops/dispatch_queue), sends due ones to Meta and records every request
+(ops/dispatch_attempts), dead-letters what Meta refused or what expired (ops/dlq), opens/closes each
+pixel's breaker (ops/circuit_breakers) and flags a revoked token (ops/meta_token_status). Each output's
+metadata carries its part of the run summary, so the dbt marts over these tables sit downstream of it.
+
+The step is **unpartitioned with deps** on the core assets: it drains a queue, not a day. Each run sends
+every *due* event whatever its purchase day (retries of yesterday's throttled events, events approved
+just before midnight, replays), bounded by Meta's 7-day window; a daily partition would either miss those
+or re-send a day on backfill. It shares the micro-batch's pool, so two dispatch steps never overlap
+whatever launched them (the engine's advisory lock backs that up). Graph API endpoint and timeout: the
+``meta_capi`` resource.
 """
 
 import dagster as dg
 
-from dagster_project.lib.resources import PostgresResource
-
-DEDUPE = dg.AssetKey(["core", "dedupe_registry"])
-MATCHES = dg.AssetKey(["core", "matches"])
-
-
-@dg.asset(
-    key=dg.AssetKey(["ops", "dispatch_attempts"]),
-    group_name="pipeline",
-    deps=[DEDUPE, MATCHES, dg.AssetKey(["core", "purchase_verifications"])],  # verified before queued
-    description="Enqueue new approved events and send due ones to Meta CAPI (ops.dispatch_queue/attempts/dlq).",
-    kinds={"python", "postgres"},
+from dagster_project.lib.keys import (
+    CIRCUIT_BREAKERS,
+    DEDUPE_REGISTRY,
+    DISPATCH_ATTEMPTS,
+    DISPATCH_QUEUE,
+    DLQ,
+    DLQ_REPLAY_JOB,
+    MATCHES,
+    META_TOKEN_STATUS,
+    MICRO_BATCH_POOL,
+    PIPELINE_GROUP,
+    PURCHASE_VERIFICATIONS,
+    PURCHASES,
+    TENANT_SECRETS,
+    TENANTS,
 )
-def dispatch_attempts(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
+from dagster_project.lib.resources import MetaCapiResource, PostgresResource, meta_capi_resource
+
+
+def _spec(key: dg.AssetKey, deps: list[dg.AssetKey], description: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key, deps=deps, group_name=PIPELINE_GROUP, kinds={"python", "postgres"}, description=description
+    )
+
+
+SPECS = [
+    _spec(
+        DISPATCH_QUEUE,
+        [DEDUPE_REGISTRY, PURCHASES, MATCHES, TENANTS, PURCHASE_VERIFICATIONS],  # verified before queued
+        "One row per event to send to Meta: the payload (Meta's event shape, enriched from the match),"
+        " status pending/sent/blocked/dlq, attempts, next attempt and the 7-day deadline.",
+    ),
+    _spec(
+        DISPATCH_ATTEMPTS,
+        [DISPATCH_QUEUE, TENANT_SECRETS],
+        "One row per CAPI request attempt for an event: outcome, HTTP status, Meta's error code, latency.",
+    ),
+    _spec(
+        DLQ,
+        [DISPATCH_QUEUE, DISPATCH_ATTEMPTS],
+        "Events Meta refused, that stayed invalid, or that reached their deadline; replayable with"
+        " dlq_replay_job (same event_id).",
+    ),
+    _spec(
+        CIRCUIT_BREAKERS,
+        [DISPATCH_ATTEMPTS],
+        "Per (tenant, pixel) breaker: opens after consecutive failures, probes after the cooldown.",
+    ),
+    _spec(
+        META_TOKEN_STATUS,
+        [DISPATCH_ATTEMPTS, TENANT_SECRETS],
+        "Per tenant Meta token state: 'invalid' when Meta answers code 190 (dispatch stops the tenant);"
+        " the meta_token_expiring alarm may refresh it through debug_token.",
+    ),
+]
+
+# Which fields of the run summary describe which table.
+SUMMARY_FIELDS: dict[dg.AssetKey, tuple[str, ...]] = {
+    DISPATCH_QUEUE: (
+        "enqueued",
+        "unblocked",
+        "claimed",
+        "dropped_fields",
+        "sent",
+        "retry_later",
+        "not_attempted",
+    ),
+    DISPATCH_ATTEMPTS: ("requests", "batches", "probes", "duration_s"),
+    DLQ: ("invalid", "rejected", "expired"),
+    CIRCUIT_BREAKERS: ("skipped_breaker_open",),
+    META_TOKEN_STATUS: ("blocked",),
+}
+
+
+def output_metadata(summary: dict) -> dict[dg.AssetKey, dict]:
+    """Per output, its fields of ``run_dispatch``'s summary (numbers, so the UI plots them)."""
+    out: dict[dg.AssetKey, dict] = {}
+    for key, fields in SUMMARY_FIELDS.items():
+        meta: dict = {name: summary.get(name, 0) for name in fields}
+        if summary.get("skipped"):
+            meta["skipped"] = str(summary["skipped"])
+        out[key] = meta
+    breakers = summary.get("breakers") or {}
+    out[CIRCUIT_BREAKERS]["breakers_not_closed"] = len(breakers)  # the engine lists open and half-open ones
+    if breakers:
+        out[CIRCUIT_BREAKERS]["breakers"] = dg.MetadataValue.json(breakers)
+    return out
+
+
+@dg.multi_asset(name="dispatch", specs=SPECS, pool=MICRO_BATCH_POOL, can_subset=False)
+def dispatch(context: dg.AssetExecutionContext, postgres: PostgresResource, meta_capi: MetaCapiResource):
     from trackai.dispatch import run_dispatch
 
     with postgres.connect() as conn:
-        summary = run_dispatch(conn)
+        summary = run_dispatch(conn, meta_capi.settings())
     context.log.info("dispatch summary: %s", summary)
-    return dg.MaterializeResult(metadata=_metadata(summary))
-
-
-def _metadata(summary: dict) -> dict:
-    keys = (
-        "enqueued",
-        "claimed",
-        "sent",
-        "invalid",
-        "rejected",
-        "expired",
-        "retry_later",
-        "blocked",
-        "skipped_breaker_open",
-        "requests",
-        "batches",
-        "duration_s",
-    )
-    meta: dict = {k: summary.get(k, 0) for k in keys}
-    if summary.get("skipped"):
-        meta["skipped"] = summary["skipped"]
-    if summary.get("breakers"):
-        meta["open_breakers"] = dg.MetadataValue.json(summary["breakers"])
-    return meta
+    for key, metadata in output_metadata(summary).items():
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
 
 class DlqReplayConfig(dg.Config):
@@ -62,8 +123,13 @@ class DlqReplayConfig(dg.Config):
     send_now: bool = True
 
 
-@dg.op
-def replay_dlq(context: dg.OpExecutionContext, config: DlqReplayConfig, postgres: PostgresResource) -> dict:
+@dg.op(pool=MICRO_BATCH_POOL)
+def replay_dlq(
+    context: dg.OpExecutionContext,
+    config: DlqReplayConfig,
+    postgres: PostgresResource,
+    meta_capi: MetaCapiResource,
+) -> dict:
     from datetime import UTC, datetime
 
     from trackai.dispatch import replay, run_dispatch
@@ -75,16 +141,21 @@ def replay_dlq(context: dg.OpExecutionContext, config: DlqReplayConfig, postgres
     with postgres.connect() as conn:
         result = replay(conn, tenant_id=config.tenant_id, event_ids=config.event_ids or None, since=since)
         if config.send_now:
-            result["dispatch"] = run_dispatch(conn, tenant_id=config.tenant_id)
+            result["dispatch"] = run_dispatch(conn, meta_capi.settings(), tenant_id=config.tenant_id)
     context.log.info("dlq replay: %s", {k: v for k, v in result.items() if k != "event_ids"})
     return result
 
 
-@dg.job(description="Re-queue DLQ events (same event_id) and send them; config: tenant_id, event_ids, since.")
+@dg.job(
+    name=DLQ_REPLAY_JOB,
+    description="Re-queue DLQ events (same event_id) and send them; config: tenant_id, event_ids, since.",
+)
 def dlq_replay_job() -> None:
     replay_dlq()
 
 
 def build_defs() -> dg.Definitions:
     """Merged by dagster_project/definitions.py; needs the "postgres" resource from there."""
-    return dg.Definitions(assets=[dispatch_attempts], jobs=[dlq_replay_job])
+    return dg.Definitions(
+        assets=[dispatch], jobs=[dlq_replay_job], resources={"meta_capi": meta_capi_resource()}
+    )

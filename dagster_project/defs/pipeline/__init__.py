@@ -1,4 +1,4 @@
-"""Micro-batch domain: landing specs, core/purchases -> core/matches -> core/dedupe_registry, job, sensor."""
+"""Micro-batch domain: core/purchases -> core/matches -> core/dedupe_registry, job, sensor."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import dagster as dg
 
 
 def build_defs() -> dg.Definitions:
-    from dagster_project.defs.pipeline.assets import landing_specs, micro_batch
+    from dagster_project.defs.pipeline.assets import micro_batch
     from dagster_project.defs.pipeline.jobs import micro_batch_job
     from dagster_project.defs.pipeline.sensors import micro_batch_sensor
 
-    return dg.Definitions(
-        assets=[*landing_specs, micro_batch], jobs=[micro_batch_job], sensors=[micro_batch_sensor]
-    )
+    return dg.Definitions(assets=[micro_batch], jobs=[micro_batch_job], sensors=[micro_batch_sensor])

@@ -1,56 +1,35 @@
-"""Landing tables (external) and the micro-batch assets core/purchases -> core/matches -> core/dedupe_registry.
+"""The micro-batch assets core/purchases -> core/matches -> core/dedupe_registry (group "pipeline").
 
-The three core assets are produced by ONE multi-asset step so that folding, matching, dedupe and the
-watermark commit in a single Postgres transaction (``trackai.pipeline.batch.run_batch``); the UI still
-shows them as three assets in one lineage graph: landing/* -> purchases -> matches -> dedupe_registry.
+The three are produced by ONE multi-asset step so that folding, matching, dedupe and the watermark
+(ops.pipeline_watermarks, the sensor's durable cursor: state, not data, so not an asset) commit in a
+single Postgres transaction (``trackai.pipeline.batch.run_batch``); the UI still shows three assets:
+landing/* -> purchases -> matches -> dedupe_registry. The landing tables are external assets
+(``dagster_project.defs.sources``).
+
+Whatever launches the step (the sensor's run, ``trackai pipeline run``, a job backfill or a UI asset
+backfill, which runs as ``__ASSET_JOB``), it holds a slot of the pool ``trackai_micro_batch`` (one slot,
+dagster_home/dagster.yaml), and a backfill is one run per day (``BackfillPolicy.multi_run(1)``), like
+``trackai pipeline run --partition D``.
 """
 
 import dagster as dg
 
 from dagster_project.defs.partitions import daily_partitions
+from dagster_project.lib.keys import (
+    CLICKS,
+    CONVERSIONS,
+    DEDUPE_REGISTRY,
+    IDENTITIES,
+    MATCHES,
+    MICRO_BATCH_POOL,
+    MODE_INCREMENTAL,
+    PIPELINE_GROUP,
+    PURCHASES,
+    TAG_MODE,
+    TAG_WATERMARK_TO,
+    WEBHOOK_EVENTS,
+)
 from dagster_project.lib.resources import PostgresResource
-
-PIPELINE_GROUP = "pipeline"
-CONVERSIONS = dg.AssetKey(["landing", "conversions"])
-WEBHOOK_EVENTS = dg.AssetKey(["landing", "webhook_events"])
-CLICKS = dg.AssetKey(["landing", "clicks"])
-IDENTITIES = dg.AssetKey(["landing", "identities"])
-PURCHASES = dg.AssetKey(["core", "purchases"])
-MATCHES = dg.AssetKey(["core", "matches"])
-DEDUPE_REGISTRY = dg.AssetKey(["core", "dedupe_registry"])
-
-# Run tags written by the sensor and ``trackai pipeline run``; without them a run recomputes its window.
-TAG_MODE = "trackai/mode"
-TAG_WATERMARK_TO = "trackai/watermark_to"
-CONCURRENCY_TAG = "trackai/concurrency_group"
-
-landing_specs = [
-    dg.AssetSpec(
-        CLICKS,
-        group_name="landing",
-        kinds={"postgres"},
-        description="Landing-page clicks/pageviews/leads (session id, fbclid, fbc built at click time, IP, UA).",
-    ),
-    dg.AssetSpec(
-        IDENTITIES,
-        group_name="landing",
-        kinds={"postgres"},
-        description="Hashed email/phone seen for a session (lead forms, clicks carrying them).",
-    ),
-    dg.AssetSpec(
-        WEBHOOK_EVENTS,
-        group_name="landing",
-        kinds={"postgres"},
-        description="Every verified gateway delivery, once (redacted payload).",
-    ),
-    dg.AssetSpec(
-        CONVERSIONS,
-        deps=[WEBHOOK_EVENTS],
-        group_name="landing",
-        kinds={"postgres"},
-        description="Normalised purchases and status changes, one row per delivery mapping to an order.",
-    ),
-]
 
 
 class MicroBatchConfig(dg.Config):
@@ -69,7 +48,8 @@ class MicroBatchConfig(dg.Config):
             deps=[CONVERSIONS, WEBHOOK_EVENTS],
             group_name=PIPELINE_GROUP,
             kinds={"postgres", "polars"},
-            description="Current state of each (tenant, gateway, order) folded from landing.conversions.",
+            description="Current state of each (tenant, gateway, order), folded from landing.conversions"
+            " (partition: UTC day of the first approval).",
         ),
         dg.AssetSpec(
             MATCHES,
@@ -87,6 +67,8 @@ class MicroBatchConfig(dg.Config):
         ),
     ],
     partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+    pool=MICRO_BATCH_POOL,
     can_subset=False,
 )
 def micro_batch(context: dg.AssetExecutionContext, config: MicroBatchConfig, postgres: PostgresResource):
@@ -99,7 +81,7 @@ def micro_batch(context: dg.AssetExecutionContext, config: MicroBatchConfig, pos
     settings = replace(settings, **overrides) if overrides else settings
     tags = context.run.tags
     url = postgres.resolved_url()
-    if tags.get(TAG_MODE) == "incremental" and tags.get(TAG_WATERMARK_TO):
+    if tags.get(TAG_MODE) == MODE_INCREMENTAL and tags.get(TAG_WATERMARK_TO):
         summary = run_batch(url, mode="incremental", upto=int(tags[TAG_WATERMARK_TO]), settings=settings)
     else:
         window = context.partition_time_window

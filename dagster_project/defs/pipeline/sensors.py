@@ -13,10 +13,10 @@ commits out of order is not skipped by the watermark. Sensor status: RUNNING by 
 import dagster as dg
 
 from dagster_project.defs.pipeline.jobs import micro_batch_job
+from dagster_project.lib.keys import MICRO_BATCH_SENSOR
 from dagster_project.lib.resources import PostgresResource
 from trackai.settings import get_settings
 
-SENSOR_NAME = "micro_batch_sensor"
 DEFAULT_STATUS = (
     dg.DefaultSensorStatus.STOPPED
     if get_settings().pipeline.sensor_default == "stopped"
@@ -25,7 +25,7 @@ DEFAULT_STATUS = (
 
 
 @dg.sensor(
-    name=SENSOR_NAME,
+    name=MICRO_BATCH_SENSOR,
     job=micro_batch_job,
     minimum_interval_seconds=60,
     default_status=DEFAULT_STATUS,

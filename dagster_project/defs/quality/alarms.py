@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 
 from dagster_project.defs.quality.config import AlarmThresholds
+from dagster_project.lib import keys
 from trackai.core import emq
 from trackai.settings import get_settings
 
@@ -300,10 +301,14 @@ def db_connections(conn, t: AlarmThresholds, spec: AlarmSpec) -> AlarmResult:
     )
 
 
+def _key(key) -> tuple[str, ...]:
+    return tuple(key.path)
+
+
 ALARMS: tuple[AlarmSpec, ...] = (
     AlarmSpec(
         "dlq_depth",
-        ("ops", "dlq"),
+        _key(keys.DLQ),
         WARN,
         "dlq.md",
         "Open (not replayed) DLQ rows: > 5 WARN, > 100 ERROR (critical).",
@@ -311,7 +316,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
     ),
     AlarmSpec(
         "circuit_breaker_open",
-        ("ops", "circuit_breakers"),
+        _key(keys.CIRCUIT_BREAKERS),
         ERROR,
         "circuit-breaker.md",
         "A tenant pixel's circuit breaker open for more than 3 minutes.",
@@ -319,7 +324,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
     ),
     AlarmSpec(
         "meta_token_expiring",
-        ("ops", "meta_token_status"),
+        _key(keys.META_TOKEN_STATUS),
         ERROR,
         "meta-token.md",
         "An active tenant's Meta token is invalid or expires within 24 h (debug_token).",
@@ -327,7 +332,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
     ),
     AlarmSpec(
         "webhook_success_rate",
-        ("landing", "webhook_events"),
+        _key(keys.WEBHOOK_EVENTS),
         ERROR,
         "webhook-failures.md",
         "Accepted / (accepted + rejected) webhooks over the last hour below 95 %.",
@@ -335,7 +340,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
     ),
     AlarmSpec(
         "dispatch_backlog",
-        ("ops", "dispatch_queue"),
+        _key(keys.DISPATCH_QUEUE),
         WARN,
         "backlog.md",
         "More than 1,000 events pending dispatch.",
@@ -343,7 +348,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
     ),
     AlarmSpec(
         "dispatch_latency_p95",
-        ("ops", "dispatch_attempts"),
+        _key(keys.DISPATCH_ATTEMPTS),
         WARN,
         "backlog.md",
         "CAPI request latency p95 over the last hour above 500 ms.",
@@ -351,7 +356,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
     ),
     AlarmSpec(
         "ingest_freshness",
-        ("landing", "clicks"),
+        _key(keys.CLICKS),
         WARN,
         "ingest-freshness.md",
         "An active tenant with clicks this week received none for N minutes.",
@@ -359,7 +364,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
     ),
     AlarmSpec(
         "match_rate_drop",
-        ("core", "matches"),
+        _key(keys.MATCHES),
         WARN,
         "match-rate-drop.md",
         "A tenant's match rate today dropped against its trailing week.",
@@ -367,7 +372,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
     ),
     AlarmSpec(
         "estimated_emq_low",
-        ("ops", "dispatch_queue"),
+        _key(keys.DISPATCH_QUEUE),
         WARN,
         "emq-drop.md",
         "Estimated EMQ (labelled estimate) of a tenant's sent events below 6.",
@@ -375,7 +380,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
     ),
     AlarmSpec(
         "db_connections",
-        ("ops", "postgres_server"),
+        _key(keys.POSTGRES_SERVER),
         ERROR,
         "db-connections.md",
         "Connections above 80 % of max_connections.",

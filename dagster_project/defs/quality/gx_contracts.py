@@ -15,6 +15,7 @@ import psycopg
 
 from dagster_project.defs.quality.alarms import ERROR, AlarmResult, runbook_url
 from dagster_project.defs.quality.config import AlarmThresholds
+from dagster_project.lib import keys
 
 HASH_RE = r"^[0-9a-f]{64}$"
 # Something that looks like a plaintext e-mail, or a formatted phone number: "+<digits...>" or a
@@ -68,7 +69,7 @@ _ATTEMPT_TEXT = ("error_message",)
 CONTRACTS: tuple[Contract, ...] = (
     Contract(
         "conversions_contract",
-        ("landing", "conversions"),
+        tuple(keys.CONVERSIONS.path),
         f"""SELECT conversion_id, email_hash, phone_hash, currency, amount::float8 AS amount,
                    extract(epoch FROM event_time - now())::float8 AS seconds_ahead, {", ".join(_CONVERSION_TEXT)}
             FROM landing.conversions WHERE created_at > now() - make_interval(hours => %(hours)s)
@@ -84,7 +85,7 @@ CONTRACTS: tuple[Contract, ...] = (
     ),
     Contract(
         "clicks_contract",
-        ("landing", "clicks"),
+        tuple(keys.CLICKS.path),
         f"""SELECT click_id, email_hash, phone_hash,
                    extract(epoch FROM occurred_at - now())::float8 AS seconds_ahead, {", ".join(_CLICK_TEXT)}
             FROM landing.clicks WHERE created_at > now() - make_interval(hours => %(hours)s)
@@ -98,7 +99,7 @@ CONTRACTS: tuple[Contract, ...] = (
     ),
     Contract(
         "dispatch_attempts_contract",
-        ("ops", "dispatch_attempts"),
+        tuple(keys.DISPATCH_ATTEMPTS.path),
         f"""SELECT attempt_id, event_id, latency_ms::float8 AS latency_ms,
                    extract(epoch FROM created_at - now())::float8 AS seconds_ahead, {", ".join(_ATTEMPT_TEXT)}
             FROM ops.dispatch_attempts WHERE created_at > now() - make_interval(hours => %(hours)s)

@@ -10,27 +10,38 @@ PD_SEVERITY = {"ERROR": "critical", "WARN": "warning", "RUN_FAILURE": "error"}
 
 
 class AlertNotifier(dg.ConfigurableResource):
-    """Where alerts go. ``webhook_url`` empty -> alerts are only logged. ``format``: slack | pagerduty."""
+    """Where alerts go. Empty fields fall back to Settings when an alert is sent: TRACKAI_ALERT_WEBHOOK_URL
+    (empty there too: alerts are only logged), TRACKAI_ALERT_FORMAT (slack | pagerduty),
+    TRACKAI_PAGERDUTY_ROUTING_KEY."""
 
     webhook_url: str = ""
-    format: str = "slack"
+    format: str = ""
     pagerduty_routing_key: str = ""
     source: str = "trackai-dagster"
     timeout_s: float = 5.0
 
+    def _settings(self):
+        from trackai.settings import get_settings
+
+        return get_settings()
+
+    def target_url(self) -> str:
+        return self.webhook_url or self._settings().alert.webhook_url
+
     def payload(self, alert: dict[str, Any]) -> dict[str, Any]:
-        return (
-            pagerduty_payload(alert, self.pagerduty_routing_key, self.source)
-            if self.format == "pagerduty"
-            else slack_payload(alert)
-        )
+        settings = self._settings()
+        if (self.format or settings.alert.format) == "pagerduty":
+            key = self.pagerduty_routing_key or settings.pagerduty_routing_key
+            return pagerduty_payload(alert, key, self.source)
+        return slack_payload(alert)
 
     def send(self, alert: dict[str, Any]) -> int | None:
-        if not self.webhook_url:
+        url = self.target_url()
+        if not url:
             return None
         import httpx
 
-        resp = httpx.post(self.webhook_url, json=self.payload(alert), timeout=self.timeout_s)
+        resp = httpx.post(url, json=self.payload(alert), timeout=self.timeout_s)
         resp.raise_for_status()
         return resp.status_code
 

@@ -10,8 +10,8 @@ from dagster._core.events import DagsterEventType
 
 from dagster_project.defs.quality.alarms import runbook_url
 from dagster_project.defs.quality.notify import AlertNotifier
+from dagster_project.lib.keys import ALARM_NOTIFIER_SENSOR
 
-SENSOR_NAME = "alarm_notifier"
 BATCH = 200
 
 
@@ -63,7 +63,7 @@ def _records(instance, event_type, after: int | None):
 
 
 @dg.sensor(
-    name=SENSOR_NAME,
+    name=ALARM_NOTIFIER_SENSOR,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Posts failed checks and failed runs (Slack or PagerDuty Events v2) with the runbook link.",
