@@ -4,8 +4,9 @@
   into the TRACKAI_DBT_* variables that dbt/profiles.yml reads.
 * ``postgres_dbt_lock(url)``: a session advisory lock so only one dbt invocation touches the
   Postgres database at a time, whoever starts it (Dagster run, CLI, demo, tests).
-* ``prepare()`` runs ``dbt parse`` to write dbt/target/manifest.json (the make target ``manifest``);
-  it is never called at import time.
+* ``prepare()`` writes the files generated from Python (``GENERATED``: the EMQ macro from
+  ``trackai.core.emq``), then runs ``dbt parse`` to write dbt/target/manifest.json (the make target
+  ``manifest``); it is never called at import time.
 * ``build(url)`` / ``docs(url)`` for the CLI and the demo.
 """
 
@@ -23,6 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
 MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
 DBT_LOCK_KEY = 0x7472_6B61_6462  # "trkadb": pg_advisory_lock key shared by every dbt invocation
+EMQ_MACRO_PATH = DBT_PROJECT_DIR / "macros" / "estimated_emq.sql"
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +105,27 @@ def _nullcontext() -> Iterator[None]:
     yield
 
 
+def generated_files() -> dict[Path, str]:
+    """dbt files whose content comes from Python: path -> expected text (one source of truth)."""
+    from trackai.core import emq
+
+    return {EMQ_MACRO_PATH: emq.dbt_macro()}
+
+
+def write_generated() -> list[Path]:
+    """Rewrite the generated dbt files that differ from their Python source; returns those rewritten."""
+    written = []
+    for path, text in generated_files().items():
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            written.append(path)
+    return written
+
+
 def prepare(url: str | None = None) -> Path:
-    """``dbt parse`` -> dbt/target/manifest.json (needs no database connection)."""
+    """Generated files, then ``dbt parse`` -> dbt/target/manifest.json (needs no database connection)."""
+    for path in write_generated():
+        log.info("dbt: regenerated %s", path)
     run_dbt(["parse"], url or "postgresql://postgres@localhost/trackai")
     return MANIFEST_PATH
 

@@ -1,23 +1,20 @@
-{#-
-  ESTIMATED Event Match Quality (0-10) from which user_data keys a dispatched event carried.
-  This is NOT Meta's EMQ: it weights keys by Meta's published priority list (High: em, fbc;
-  Medium: ph, external_id, fbp; Low/supporting: client_ip_address, client_user_agent, fn, ln,
-  ct, st, zp, country, db, ge) and scales the sum to 0-10, capped. Mirrors
-  dagster_project/lib/emq.py (a test asserts both give the same numbers).
--#}
-{% macro emq_weights() -%}
-    {{ return({
-        'em': 3.0, 'fbc': 3.0,
-        'ph': 1.5, 'external_id': 1.5, 'fbp': 1.5,
-        'client_ip_address': 0.5, 'client_user_agent': 0.5,
-        'fn': 0.25, 'ln': 0.25, 'ct': 0.25, 'st': 0.25, 'zp': 0.25, 'country': 0.25, 'db': 0.25, 'ge': 0.25
-    }) }}
-{%- endmacro %}
-
+{#- GENERATED from trackai/core/emq.py (EMQ_WEIGHTS) by `trackai dbt prepare`; do not edit.
+  ESTIMATED Event Match Quality (0-10) from which user_data keys a dispatched event carried - not
+  Meta's EMQ. tests/dbt checks this file is current. -#}
 {% macro estimated_emq(user_data) -%}
-    least(10.0, round((
-    {%- for key, weight in emq_weights().items() %}
-        {{ '+ ' if not loop.first }}case when coalesce({{ user_data }} ->> '{{ key }}', '') not in ('', '[]') then {{ weight }} else 0 end
-    {%- endfor %}
-    )::numeric, 2))
+    least(10.0, round((CASE WHEN coalesce(({{ user_data }}) ->> 'em', '') NOT IN ('', '[]') THEN 3.0 ELSE 0 END
+        + CASE WHEN coalesce(({{ user_data }}) ->> 'fbc', '') NOT IN ('', '[]') THEN 3.0 ELSE 0 END
+        + CASE WHEN coalesce(({{ user_data }}) ->> 'ph', '') NOT IN ('', '[]') THEN 1.5 ELSE 0 END
+        + CASE WHEN coalesce(({{ user_data }}) ->> 'external_id', '') NOT IN ('', '[]') THEN 1.5 ELSE 0 END
+        + CASE WHEN coalesce(({{ user_data }}) ->> 'fbp', '') NOT IN ('', '[]') THEN 1.5 ELSE 0 END
+        + CASE WHEN coalesce(({{ user_data }}) ->> 'client_ip_address', '') NOT IN ('', '[]') THEN 0.5 ELSE 0 END
+        + CASE WHEN coalesce(({{ user_data }}) ->> 'client_user_agent', '') NOT IN ('', '[]') THEN 0.5 ELSE 0 END
+        + CASE WHEN coalesce(({{ user_data }}) ->> 'fn', '') NOT IN ('', '[]') THEN 0.25 ELSE 0 END
+        + CASE WHEN coalesce(({{ user_data }}) ->> 'ln', '') NOT IN ('', '[]') THEN 0.25 ELSE 0 END
+        + CASE WHEN coalesce(({{ user_data }}) ->> 'ct', '') NOT IN ('', '[]') THEN 0.25 ELSE 0 END
+        + CASE WHEN coalesce(({{ user_data }}) ->> 'st', '') NOT IN ('', '[]') THEN 0.25 ELSE 0 END
+        + CASE WHEN coalesce(({{ user_data }}) ->> 'zp', '') NOT IN ('', '[]') THEN 0.25 ELSE 0 END
+        + CASE WHEN coalesce(({{ user_data }}) ->> 'country', '') NOT IN ('', '[]') THEN 0.25 ELSE 0 END
+        + CASE WHEN coalesce(({{ user_data }}) ->> 'db', '') NOT IN ('', '[]') THEN 0.25 ELSE 0 END
+        + CASE WHEN coalesce(({{ user_data }}) ->> 'ge', '') NOT IN ('', '[]') THEN 0.25 ELSE 0 END)::numeric, 2))
 {%- endmacro %}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, timedelta
 
 import _analytics_data as data
@@ -172,20 +173,12 @@ def test_cli_registers_dbt_commands():
     assert build_parser().parse_args(["dbt", "prepare"]).handler.__name__ == "_prepare"
 
 
-def test_alarm_thresholds_env_override(setenv):
-    from dagster_project.defs.quality.config import AlarmThresholds
-
-    setenv("TRACKAI_ALARM_DLQ_WARN", "10")
-    setenv("TRACKAI_ALARM_EMQ_MIN", "5.5")
-    t = AlarmThresholds.from_env(backlog_max_pending=7)
-    assert (t.dlq_warn, t.emq_min, t.backlog_max_pending, t.dlq_critical) == (10, 5.5, 7, 100)
-
-
 def test_dagster_materializes_the_daily_partition_with_vars_and_checks(built, pg_url, conn):
     import dagster as dg
 
     from dagster_project.defs import dbt as dbt_defs
-    from dagster_project.lib.resources import PostgresResource
+    from dagster_project.lib.dbt_resource import dbt_resource
+    from dagster_project.lib.keys import ANALYTICS_METRICS_DAILY
 
     if not dbt_runner.MANIFEST_PATH.exists():
         dbt_runner.prepare()
@@ -194,16 +187,18 @@ def test_dagster_materializes_the_daily_partition_with_vars_and_checks(built, pg
         a for a in defs.assets if getattr(a, "op", None) is not None and a.op.name == "trackai_dbt_daily"
     )
     today = data.now().date().isoformat()
+    environ = dict(os.environ)
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
             [daily],
             partition_key=today,
             instance=instance,
-            resources={"dbt": defs.resources["dbt"], "postgres": PostgresResource(url=pg_url)},
+            resources={"dbt": dbt_resource(dbt_defs.dbt_project(), database_url=pg_url)},
         )
     assert result.success
+    assert dict(os.environ) == environ  # the connection went to the dbt process only
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
-    assert materialized == {dg.AssetKey(["analytics", "analytics_metrics_daily"])}
+    assert ANALYTICS_METRICS_DAILY in materialized and materialized == set(daily.keys)
     checks = result.get_asset_check_evaluations()
     assert checks and all(c.passed for c in checks)
     assert any(c.check_name.startswith("unique_combination") for c in checks)

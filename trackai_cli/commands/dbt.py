@@ -11,7 +11,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions.required = True
 
     actions.add_parser(
-        "prepare", help="dbt parse -> dbt/target/manifest.json (no database needed)"
+        "prepare",
+        help="write the dbt files generated from Python (EMQ macro), then dbt parse -> dbt/target/manifest.json"
+        " (no database needed)",
     ).set_defaults(handler=_prepare)
     build = actions.add_parser("build", help="dbt build (models + tests) against the database")
     build.add_argument("--select", default=None, help="dbt selection, e.g. analytics_metrics_daily")

@@ -3,14 +3,18 @@
 * The manifest is prepared outside import (``make manifest`` = ``trackai dbt prepare``). When it is
   missing, ``build_defs`` logs and returns no dbt assets (under ``dagster dev`` it is prepared lazily
   via ``DbtProject.prepare_if_dev()``), so the code location always loads.
-* ``TrackaiDbtTranslator``: ``source(schema, table)`` -> ``AssetKey([schema, table])`` (the Python
-  assets of ingest/matching/dispatch), models -> ``["analytics", <model>]``; dbt tests -> asset checks.
-* Two ``@dbt_assets``: the views (unpartitioned; views are always current, so they are only
-  (re)built when missing) and ``analytics_metrics_daily`` (daily partitions, single-run backfills,
-  window passed as vars min_date/max_date, refreshed every 5 minutes for the latest day).
-* One dbt run against Postgres at a time: ``pool="dbt_postgres"`` on both, the run tag
-  ``trackai/concurrency_group=dbt`` (tag concurrency limit 1 in dagster.yaml) and, as the hard guarantee,
-  a Postgres advisory lock held around every dbt invocation (dagster_project.lib.dbt_runner).
+* ``TrackaiDbtTranslator``: ``source(schema, table)`` -> ``keys.table_key(schema, table)``, the keys of the
+  Python and external assets (dagster_project.defs.sources, pipeline, dispatch); models ->
+  ``["analytics", <model>]`` in group ``analytics_<folder>``; dbt tests -> asset checks.
+* Two ``@dbt_assets``: the views (unpartitioned) and ``analytics_metrics_daily`` (daily partitions,
+  single-run backfills, window passed as vars min_date/max_date). Both run in every ``micro_batch_job``
+  run after dispatch; the automation sensor also refreshes the latest day every 5 minutes (late dispatch
+  results) and builds missing views.
+* One dbt invocation against Postgres at a time: ``pool="dbt_postgres"`` on both, the run tag
+  ``trackai/concurrency_group=dbt`` on automation runs (tag concurrency limit 1 in dagster.yaml) and, as the
+  hard guarantee, a Postgres advisory lock held around every dbt invocation.
+* The connection: the ``dbt`` resource (``TrackaiDbtCliResource``) gives the dbt process the TRACKAI_DBT_*
+  variables profiles.yml reads; nothing is written to the run worker's environment.
 """
 
 import logging
@@ -23,23 +27,15 @@ from typing import Any
 import dagster as dg
 
 from dagster_project.defs.partitions import daily_partitions
-from dagster_project.lib.dbt_runner import (
-    DBT_PROJECT_DIR,
-    MANIFEST_PATH,
-    dbt_env,
-    dbt_executable,
-    postgres_dbt_lock,
-)
+from dagster_project.lib import keys
+from dagster_project.lib.dbt_runner import DBT_PROJECT_DIR, MANIFEST_PATH
 from dagster_project.lib.dbt_vars import partition_vars, vars_arg
 
 log = logging.getLogger(__name__)
 
-DBT_POOL = "dbt_postgres"
-DBT_RUN_TAGS = {"trackai/concurrency_group": "dbt"}
 DAILY_SELECT = "tag:daily"
 REFRESH_CRON = "*/5 * * * *"
 LATE_DATA_CRON = "30 0 * * *"
-AUTOMATION_SENSOR_NAME = "dbt_marts_automation"
 
 
 def every_five_minutes_latest_day() -> dg.AutomationCondition:
@@ -67,12 +63,12 @@ def _translator():
     class TrackaiDbtTranslator(DagsterDbtTranslator):
         def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
             if dbt_resource_props["resource_type"] == "source":
-                return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
-            return dg.AssetKey(["analytics", dbt_resource_props["name"]])
+                return keys.table_key(dbt_resource_props["schema"], dbt_resource_props["name"])
+            return keys.model_key(dbt_resource_props["name"])
 
         def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
             fqn = dbt_resource_props.get("fqn") or []
-            return f"analytics_{fqn[1]}" if len(fqn) > 2 else "analytics"
+            return keys.analytics_group(fqn[1] if len(fqn) > 2 else None)
 
         def get_automation_condition(
             self, dbt_resource_props: Mapping[str, Any]
@@ -94,14 +90,64 @@ def dbt_project():
     return project
 
 
-def _dbt_cli_env(context: dg.AssetExecutionContext, postgres) -> str:
-    from trackai import db
+DEFINITION_METADATA = "trackai/dbt_definition"
 
-    url = db.dbt_database_url(default=postgres.url or None)  # role trackai_dbt, never the pipeline role
-    os.environ.update(dbt_env(url))
-    os.environ.setdefault("DBT_PROFILES_DIR", str(DBT_PROJECT_DIR))
-    context.log.info("dbt: one invocation at a time (advisory lock) against %s", url.split("@")[-1])
-    return url
+
+@cache
+def _manifest(path) -> dict:
+    import json
+
+    with open(path) as f:
+        return json.load(f)
+
+
+def _rebuild_reason(context: dg.AssetExecutionContext, dbt, manifest: dict, fingerprint: str) -> str | None:
+    """Why the selected views need dbt in this micro-batch, or None when their definitions are current:
+    each was last materialised from this project definition and exists in Postgres."""
+    import psycopg
+
+    from dagster_project.lib.dbt_views import missing_views, relation_of
+
+    selected = context.selected_asset_keys
+    latest = context.instance.get_latest_materialization_events(selected)
+    stale = []
+    for key in selected:
+        event = latest.get(key)
+        value = event.asset_materialization.metadata.get(DEFINITION_METADATA) if event else None
+        if getattr(value, "value", None) != fingerprint:
+            stale.append(key.to_user_string())
+    if stale:
+        return f"definition changed or never built here: {', '.join(sorted(stale))}"
+    spec_meta = context.assets_def.metadata_by_key
+    relations = [relation_of(manifest, spec_meta[key]["dagster_dbt/unique_id"]) for key in selected]
+    with psycopg.connect(dbt.connection_url(), autocommit=True) as conn:
+        missing = missing_views(conn, relations)
+    return f"missing in Postgres: {', '.join(missing)}" if missing else None
+
+
+def _views_current(context: dg.AssetExecutionContext, fingerprint: str):
+    """A view's rows follow its upstream tables: after this run's writes, each selected view is current
+    without DDL. Recorded as a materialisation (what the UI and the freshness of the marts read)."""
+    context.log.info(
+        "dbt views: definitions unchanged, %d views current without dbt", len(context.selected_asset_keys)
+    )
+    from graphlib import TopologicalSorter
+
+    selected = context.selected_asset_keys
+    deps = context.assets_def.asset_deps
+    order = TopologicalSorter({key: deps.get(key, set()) & selected for key in selected}).static_order()
+    for key in order:  # a multi-asset yields its outputs upstream first
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={DEFINITION_METADATA: fingerprint, "rebuilt": False},
+        )
+
+
+def _with_definition(event, fingerprint: str):
+    """Tag what dbt built with the definition it was built from (read by ``_rebuild_reason``)."""
+    if isinstance(event, dg.Output):
+        return event.with_metadata({**event.metadata, DEFINITION_METADATA: fingerprint, "rebuilt": True})
+    return event
 
 
 def build_defs() -> dg.Definitions:
@@ -110,9 +156,10 @@ def build_defs() -> dg.Definitions:
         log.warning("dbt manifest missing (%s): run `make manifest`; dbt assets skipped", MANIFEST_PATH)
         return dg.Definitions()
 
-    from dagster_dbt import DbtCliResource, dbt_assets
+    from dagster_dbt import dbt_assets
 
-    from dagster_project.lib.resources import PostgresResource
+    from dagster_project.lib.dbt_resource import TrackaiDbtCliResource, dbt_resource
+    from dagster_project.lib.dbt_views import definition_fingerprint
 
     translator = _translator()
 
@@ -121,14 +168,20 @@ def build_defs() -> dg.Definitions:
         project=project,
         exclude=DAILY_SELECT,
         dagster_dbt_translator=translator,
-        pool=DBT_POOL,
-        op_tags=DBT_RUN_TAGS,
+        pool=keys.DBT_POOL,
         name="trackai_dbt_views",
     )
-    def trackai_dbt_views(context: dg.AssetExecutionContext, dbt: DbtCliResource, postgres: PostgresResource):
-        url = _dbt_cli_env(context, postgres)
-        with postgres_dbt_lock(url):
-            yield from dbt.cli(["build"], context=context).stream()
+    def trackai_dbt_views(context: dg.AssetExecutionContext, dbt: TrackaiDbtCliResource):
+        manifest = _manifest(project.manifest_path)
+        fingerprint = definition_fingerprint(manifest)
+        if context.run.job_name == keys.MICRO_BATCH_JOB and not context.selected_asset_check_keys:
+            reason = _rebuild_reason(context, dbt, manifest, fingerprint)
+            if reason is None:
+                yield from _views_current(context, fingerprint)
+                return
+            context.log.info("dbt views: rebuilding (%s)", reason)
+        for event in dbt.build(context, ["build"]):
+            yield _with_definition(event, fingerprint)
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -137,21 +190,17 @@ def build_defs() -> dg.Definitions:
         dagster_dbt_translator=translator,
         partitions_def=daily_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=DBT_POOL,
-        op_tags=DBT_RUN_TAGS,
+        pool=keys.DBT_POOL,
         name="trackai_dbt_daily",
     )
-    def trackai_dbt_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource, postgres: PostgresResource):
-        url = _dbt_cli_env(context, postgres)
+    def trackai_dbt_daily(context: dg.AssetExecutionContext, dbt: TrackaiDbtCliResource):
         window = context.partition_time_window
-        dbt_vars = partition_vars(window.start, window.end)
-        with postgres_dbt_lock(url):
-            yield from dbt.cli(["build", *vars_arg(dbt_vars)], context=context).stream()
+        yield from dbt.build(context, ["build", *vars_arg(partition_vars(window.start, window.end))])
 
     automation = dg.AutomationConditionSensorDefinition(
-        AUTOMATION_SENSOR_NAME,
+        keys.DBT_AUTOMATION_SENSOR,
         target=dg.AssetSelection.assets(trackai_dbt_views, trackai_dbt_daily),
-        run_tags=DBT_RUN_TAGS,
+        run_tags=keys.DBT_RUN_TAGS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=60,
         description="Keeps the analytics marts fresh (< 5 min): latest day every 5 minutes.",
@@ -159,9 +208,5 @@ def build_defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[trackai_dbt_views, trackai_dbt_daily],
         sensors=[automation],
-        resources={
-            "dbt": DbtCliResource(
-                project_dir=project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
-            )
-        },
+        resources={"dbt": dbt_resource(project)},
     )
