@@ -31,7 +31,7 @@ PER_KEY_LIMIT = 25
 NET_LIMIT = 400
 NET_BUCKET = "15m"
 # The user-agent shares are measured on the tenant's most recent clicks in the window.
-UA_SAMPLE = 3000
+UA_SAMPLE = 1000
 PURCHASE_KEY = ["tenant_id", "gateway", "order_id"]
 
 CLICK_SELECT = f"""
