@@ -389,6 +389,21 @@ class Settings(BaseSettings):
         description="Internal /metrics port; worker k of N binds the first free port from here (0: any).",
     )
 
+    # --- Ingest group commit (issue 21). Owner: ingest_service (core/group_commit.py). docs/benchmarks.md ---
+    # Requests in flight land in one transaction and one commit flush; each is answered after that commit.
+    group_commit_max_wait_ms: float = Field(
+        1.0,
+        ge=0,
+        le=20,
+        description="While a batch commits, the next one waits at most this for more rows (ms).",
+    )
+    group_commit_max_rows: int = Field(
+        64, ge=1, le=1000, description="Most hot-path statements (webhooks, clicks) in one group commit."
+    )
+    group_commit_max_batches: int = Field(
+        4, ge=1, le=64, description="Group commits in flight at once per worker (one pool connection each)."
+    )
+
     meta_graph_url: str = Field("https://graph.facebook.com", description="Meta Graph API base URL.")
     meta_api_version: str = Field("v25.0", description="Graph API version used for CAPI and debug_token.")
 

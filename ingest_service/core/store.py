@@ -1,5 +1,6 @@
-"""Database access for the ingest service: an async psycopg pool, one statement (one transaction,
-one round trip) per hot-path request, and a short in-process cache of tenants and their secrets.
+"""Database access for the ingest service: an async psycopg pool, one statement per hot-path request,
+landed by group commit (many requests' statements in one transaction and one commit flush,
+ingest_service.core.group_commit), and a short in-process cache of tenants and their secrets.
 
 Everything here works as the least-privilege role ``trackai_app_rw`` (INSERT/SELECT on landing,
 SELECT on core.tenants/core.tenant_secrets, EXECUTE on landing.rate_limit_hit).
@@ -15,15 +16,15 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
+from ingest_service.core.group_commit import DB_ERRORS, REFUSALS, GroupCommit
 from trackai import feature_flags, secrets
+from trackai.core import customer
 from trackai.core.gateways import Conversion, Mapped
 from trackai.settings import Settings
 
-DB_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError)
 WINDOW_SECONDS = 60
 
 
@@ -68,13 +69,17 @@ cv AS (
     INSERT INTO landing.conversions (
         webhook_event_id, tenant_id, gateway, order_id, status, gateway_status, event_time, amount,
         currency, product_id, session_id, tracking, fbclid, fbc, fbp, client_ip, user_agent,
-        email_hash, phone_hash)
+        email_hash, phone_hash, {customer_columns})
     SELECT ev.webhook_event_id, %(tenant)s, %(gateway)s, %(order_id)s, %(status)s, %(gateway_status)s,
            %(event_time)s, %(amount)s, %(currency)s, %(product_id)s, %(session_id)s, %(tracking)s,
-           %(fbclid)s, %(fbc)s, %(fbp)s, %(client_ip)s::inet, %(user_agent)s, %(email_hash)s, %(phone_hash)s
+           %(fbclid)s, %(fbc)s, %(fbp)s, %(client_ip)s::inet, %(user_agent)s, %(email_hash)s, %(phone_hash)s,
+           {customer_params}
       FROM ev
     RETURNING conversion_id
-)"""
+)""".format(  # the buyer's hashed Meta keys (trackai.core.customer, sql/0910)
+    customer_columns=", ".join(customer.COLUMNS.values()),
+    customer_params=", ".join(f"%({c})s" for c in customer.COLUMNS.values()),
+)
 _WEBHOOK_SQL = """
 WITH rl AS (SELECT landing.rate_limit_hit(%(tenant)s, 'webhook', {window}) AS hits),
 ev AS (
@@ -142,6 +147,12 @@ class Store:
             reconnect_timeout=0,
             name="trackai-ingest",
         )
+        self.group = GroupCommit(
+            self.pool,
+            max_wait=settings.group_commit_max_wait_ms / 1000,
+            max_rows=settings.group_commit_max_rows,
+            max_batches=settings.group_commit_max_batches,
+        )
         self._tenants: dict[str, tuple[float, TenantInfo | None]] = {}
         self._lock = asyncio.Lock()
         self.positive_ttl = 30.0
@@ -151,6 +162,7 @@ class Store:
         await self.pool.open(wait=False)
 
     async def close(self) -> None:
+        await self.group.close()
         await self.pool.close()
 
     async def _execute(self, query: str, params: dict | tuple) -> tuple | None:
@@ -158,6 +170,13 @@ class Store:
             async with self.pool.connection() as conn:
                 cur = await conn.execute(query, params)
                 return await cur.fetchone()
+        except DB_ERRORS as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    async def _land(self, query: str, params: dict) -> tuple | None:
+        """A hot-path statement through group commit: its row once committed, REFUSALS as raised."""
+        try:
+            return await self.group.fetchone(query, params)
         except DB_ERRORS as exc:
             raise DatabaseUnavailable(str(exc)) from exc
 
@@ -213,8 +232,8 @@ class Store:
         if conversion is not None:
             params.update(_conversion_params(conversion))
         try:
-            row = await self._execute(WEBHOOK_WITH_CONVERSION if conversion else WEBHOOK_ONLY, params)
-        except (psycopg.DataError, psycopg.IntegrityError, UnicodeEncodeError) as exc:
+            row = await self._land(WEBHOOK_WITH_CONVERSION if conversion else WEBHOOK_ONLY, params)
+        except REFUSALS as exc:
             # UnicodeEncodeError: a lone surrogate (JSON "\ud800") bound to a text column.
             raise RowRefused(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
         hits, event_id = row if row else (0, None)
@@ -265,10 +284,10 @@ class Store:
     ) -> tuple[bool, int | None, int]:
         """One click under the tenant's budget for ``scope`` (``click``, or ``lead`` with its own)."""
         try:
-            row = await self._execute(
+            row = await self._land(
                 CLICK_SQL, {**params, "scope": scope, "limit": limit, "utm": Jsonb(params.get("utm") or {})}
             )
-        except (psycopg.DataError, psycopg.IntegrityError, UnicodeEncodeError) as exc:  # e.g. a NUL byte
+        except REFUSALS as exc:  # e.g. a NUL byte
             raise RowRefused(f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
         hits, click_id = row if row else (0, None)
         return hits > limit, click_id, hits
@@ -300,6 +319,7 @@ def _conversion_params(conversion: Conversion) -> dict:
         "user_agent": conversion.user_agent,
         "email_hash": conversion.email_hash,
         "phone_hash": conversion.phone_hash,
+        **{column: conversion.customer.get(key) for key, column in customer.COLUMNS.items()},
     }
 
 
