@@ -1,4 +1,4 @@
-"""P1 ingest: verified-webhook requests/s and latency vs a bare FastAPI echo endpoint, 1 and 2 workers.
+"""P1 ingest: verified webhooks/s and landing clicks/s, with latency, vs a bare FastAPI echo endpoint.
 
     .venv/bin/python bench/bench_ingest.py            # full: 1 and 2 workers, ~4 minutes
     .venv/bin/python bench/bench_ingest.py --smoke    # CI: a few seconds, no timed assertion
@@ -10,9 +10,11 @@ sellers; rate limit raised to 10^9/min, still executed on every request), and ``
 (POST answers the body length, nothing else). The load generator is a separate process (raw asyncio
 streams on uvloop, keep-alive HTTP/1.1, requests pre-built): every ingest request is a distinct,
 freshly signed Stripe ``checkout.session.completed`` (distinct order ids and phones, so every one lands
-two rows; a duplicate would be a different code path). The servers' CPU per request served (psutil,
-workers included) is reported too: it does not depend on how much of the shared cores a server got.
-Phases per worker count, echo and ingest alternating:
+two rows; a duplicate would be a different code path). The clicks line does the same with
+``POST /api/v1/track/click``: distinct snippet sessions, an fbclid and utm_* in the landing URL, an fbp
+(per-visitor and click limits raised like the webhook one, still executed); its echo gets the same bodies.
+The servers' CPU per request served (psutil, workers included) is reported too: it does not depend on how
+much of the shared cores a server got. Phases per worker count and line, echo and ingest alternating:
 
 1. peak: closed loop, ``--concurrency`` connections, ``--rounds`` rounds of ``--seconds`` each (after a
    warm-up), best round kept -> req/s; ratio ingest/echo (target >= 0.6).
@@ -58,6 +60,9 @@ from trackai_cli.commands.serve import GUARDED_PROTOCOL  # noqa: E402
 
 GATEWAY = "stripe"
 RATE_LIMIT = 1_000_000_000
+LINES = ("webhook", "click")
+# What a served request must answer, per line: the status and a fragment of the body.
+EXPECT = {"webhook": (200, b'"accepted"'), "click": (202, b'"accepted"')}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -65,7 +70,9 @@ RATE_LIMIT = 1_000_000_000
 
 
 def build_requests(spec: dict) -> list[bytes]:
-    """``count`` pre-built HTTP/1.1 requests, each a distinct signed webhook (order ``prefix-i``)."""
+    """``count`` pre-built HTTP/1.1 requests: distinct signed webhooks (order ``prefix-i``) or clicks."""
+    if spec["line"] == "click":
+        return build_clicks(spec)
     from trackai_cli.gateway_samples import build_payload
     from trackai_cli.gateway_signing import sign_request
 
@@ -91,6 +98,30 @@ def build_requests(spec: dict) -> list[bytes]:
     return out
 
 
+def build_clicks(spec: dict) -> list[bytes]:
+    """Snippet clicks as a browser sends them: a fresh session each, fbclid + utm_* in the URL, an fbp."""
+    from trackai.core.session_id import new_session_id
+
+    out = []
+    now_ms = int(time.time() * 1000)
+    for i in range(spec["count"]):
+        tenant, _ = spec["tenants"][i % len(spec["tenants"])]
+        path = spec["path"].format(tenant=tenant)
+        body = {
+            "tenant_id": tenant,
+            "session_id": new_session_id(),
+            "event_type": "click",
+            "url": f"https://shop.example/offer?utm_source=facebook&utm_campaign=c{i % 7}&fbclid=IwAR{i:012d}",
+            "referrer": "https://l.facebook.com/",
+            "fbp": f"fb.1.{now_ms}.{1000000000 + i}",
+        }
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+        head += f"Content-Length: {len(raw)}\r\nUser-Agent: Mozilla/5.0 (bench)\r\n"
+        out.append(head.encode() + b"\r\n" + raw)
+    return out
+
+
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
@@ -101,8 +132,11 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, body
 
 
-def _ok(status: int, body: bytes, expect: bytes | None) -> bool:
-    return status == 200 and (expect is None or expect in body)
+def _ok(status: int, body: bytes, expect: tuple[int, bytes] | None) -> bool:
+    """Echo: any 200. Ingest: the line's status and body fragment (EXPECT)."""
+    if expect is None:
+        return status == 200
+    return status == expect[0] and expect[1] in body
 
 
 def _quantiles(latencies: list[float]) -> dict:
@@ -323,61 +357,76 @@ def progress(message: str) -> None:
 
 
 def run_workers(args, pool: ProcessPoolExecutor, env: dict, tenants: list, workers: int, log_dir):
+    """Both servers up once for this worker count; every line measured against them."""
     echo = Server("echo", workers, env, log_dir)
     ingest = Server("ingest", workers, env, log_dir)
     servers = {"echo": echo, "ingest": ingest}
     try:
         echo.wait_ready()
         ingest.wait_ready()
-        paths = {"echo": f"/echo/{GATEWAY}/{{tenant}}", "ingest": f"/api/v1/webhooks/{GATEWAY}/{{tenant}}"}
-        expect = {"echo": None, "ingest": b'"accepted"'}
-        capacity = args.max_rate * (args.warmup + args.seconds)
-
-        def spec(kind: str, mode: str, tag: str, **extra) -> dict:
-            return {
-                "mode": mode,
-                "port": servers[kind].port,
-                "path": paths[kind],
-                "expect": expect[kind],
-                "gateway": GATEWAY,
-                "tenants": tenants,
-                "prefix": f"w{workers}-{tag}-{pysecrets.token_hex(3)}",
-                "concurrency": args.concurrency,
-                "warmup": args.warmup,
-                "seconds": args.seconds,
-                **extra,
-            }
-
-        peak: dict[str, list[dict]] = {"echo": [], "ingest": []}
-        for r in range(args.rounds):
-            for kind in ("echo", "ingest"):
-                # echo may reuse its requests (wrap); ingest needs a distinct order per request
-                count = 4000 if kind == "echo" else int(capacity)
-                s = spec(kind, "closed", f"peak{r}", count=count, wrap=kind == "echo")
-                result = timed_phase(pool, servers[kind], s)
-                peak[kind].append(result)
-                progress(
-                    f"{workers}w {kind} peak round {r + 1}: {result['req_per_s']:,.0f} req/s, "
-                    f"p99 {result['p99_ms']} ms, errors {result['errors']}, server cpu "
-                    f"{result['server_cpu_ms_per_request']} ms/req, gen cpu {result['generator_cpu']}"
-                )
-        best = {k: max(v, key=lambda x: x["req_per_s"]) for k, v in peak.items()}
-        if args.profile:
-            profile_ingest(args, pool, ingest, spec, best["ingest"]["req_per_s"], workers, log_dir)
-        rate = max(1.0, round(best["ingest"]["req_per_s"] / 2, 1))
-        half: dict[str, dict] = {}
-        for kind in ("ingest", "echo"):
-            count = int(rate * (args.warmup + args.seconds)) + 1
-            s = spec(kind, "open", "half", count=count, rate=rate)
-            half[kind] = timed_phase(pool, servers[kind], s)
-            progress(
-                f"{workers}w {kind} open loop at {rate:,.0f} req/s: p50 {half[kind]['p50_ms']} ms, "
-                f"p99 {half[kind]['p99_ms']} ms, errors {half[kind]['errors']}"
-            )
-        return {"workers": workers, "peak_rounds": peak, "peak": best, "half_rate": rate, "half": half}
+        return [measure_line(args, pool, servers, tenants, workers, log_dir, line) for line in args.lines]
     finally:
         for server in servers.values():
             server.stop()
+
+
+def measure_line(args, pool, servers: dict, tenants: list, workers: int, log_dir: Path, line: str) -> dict:
+    ingest = servers["ingest"]
+    target = f"/api/v1/webhooks/{GATEWAY}/{{tenant}}" if line == "webhook" else "/api/v1/track/click"
+    paths = {"echo": f"/echo/{line}/{{tenant}}", "ingest": target}
+    expect = {"echo": None, "ingest": EXPECT[line]}
+    capacity = args.max_rate * (args.warmup + args.seconds)
+
+    def spec(kind: str, mode: str, tag: str, **extra) -> dict:
+        return {
+            "mode": mode,
+            "line": line,
+            "port": servers[kind].port,
+            "path": paths[kind],
+            "expect": expect[kind],
+            "gateway": GATEWAY,
+            "tenants": tenants,
+            "prefix": f"w{workers}-{line}-{tag}-{pysecrets.token_hex(3)}",
+            "concurrency": args.concurrency,
+            "warmup": args.warmup,
+            "seconds": args.seconds,
+            **extra,
+        }
+
+    peak: dict[str, list[dict]] = {"echo": [], "ingest": []}
+    for r in range(args.rounds):
+        for kind in ("echo", "ingest"):
+            # echo may reuse its requests (wrap); ingest needs a distinct order per request
+            count = 4000 if kind == "echo" else int(capacity)
+            s = spec(kind, "closed", f"peak{r}", count=count, wrap=kind == "echo")
+            result = timed_phase(pool, servers[kind], s)
+            peak[kind].append(result)
+            progress(
+                f"{workers}w {line} {kind} peak round {r + 1}: {result['req_per_s']:,.0f} req/s, "
+                f"p99 {result['p99_ms']} ms, errors {result['errors']}, server cpu "
+                f"{result['server_cpu_ms_per_request']} ms/req, gen cpu {result['generator_cpu']}"
+            )
+    best = {k: max(v, key=lambda x: x["req_per_s"]) for k, v in peak.items()}
+    if args.profile:
+        profile_ingest(args, pool, ingest, spec, workers, log_dir, line)
+    rate = max(1.0, round(best["ingest"]["req_per_s"] / 2, 1))
+    half: dict[str, dict] = {}
+    for kind in ("ingest", "echo"):
+        count = int(rate * (args.warmup + args.seconds)) + 1
+        s = spec(kind, "open", "half", count=count, rate=rate)
+        half[kind] = timed_phase(pool, servers[kind], s)
+        progress(
+            f"{workers}w {line} {kind} open loop at {rate:,.0f} req/s: p50 {half[kind]['p50_ms']} ms, "
+            f"p99 {half[kind]['p99_ms']} ms, errors {half[kind]['errors']}"
+        )
+    return {
+        "workers": workers,
+        "line": line,
+        "peak_rounds": peak,
+        "peak": best,
+        "half_rate": rate,
+        "half": half,
+    }
 
 
 def timed_phase(pool: ProcessPoolExecutor, server: Server, spec: dict) -> dict:
@@ -393,14 +442,14 @@ def timed_phase(pool: ProcessPoolExecutor, server: Server, spec: dict) -> dict:
     return result
 
 
-def profile_ingest(args, pool, ingest: Server, spec, peak_rate: float, workers: int, log_dir: Path) -> None:
+def profile_ingest(args, pool, ingest: Server, spec, workers: int, log_dir: Path, line: str) -> None:
     """py-spy on every ingest worker during one extra closed-loop round (flamegraph SVG + top functions)."""
     pids = ingest.worker_pids()
     spy = str(Path(sys.executable).parent / "py-spy")
     procs = []
     for pid in pids:
-        out = log_dir / f"ingest-{workers}w-{pid}.svg"
-        raw = log_dir / f"ingest-{workers}w-{pid}.txt"
+        out = log_dir / f"ingest-{line}-{workers}w-{pid}.svg"
+        raw = log_dir / f"ingest-{line}-{workers}w-{pid}.txt"
         procs.append(
             subprocess.Popen(
                 [
@@ -444,7 +493,7 @@ def profile_ingest(args, pool, ingest: Server, spec, peak_rate: float, workers: 
     ).result()
     for p in procs:
         p.wait(timeout=60)
-    progress(f"profiled {workers}w ingest ({result['req_per_s']:,.0f} req/s under py-spy): {log_dir}")
+    progress(f"profiled {workers}w {line} ingest ({result['req_per_s']:,.0f} req/s under py-spy): {log_dir}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -465,8 +514,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy the ingest workers in an extra round")
     parser.add_argument("--tenants", type=int, default=50, help="tenants the webhooks are spread over")
     parser.add_argument("--keep", action="store_true", help="keep the throwaway database")
+    parser.add_argument(
+        "--line", dest="lines", action="append", choices=LINES, help="webhook and/or click (default both)"
+    )
     args = parser.parse_args(argv)
     workers_list = args.workers or [1, 2]
+    args.lines = args.lines or list(LINES)
     if args.smoke:
         workers_list, args.seconds, args.warmup, args.rounds = args.workers or [1], 1.0, 0.3, 1
         args.concurrency = min(args.concurrency, 8)
@@ -498,28 +551,32 @@ def main(argv: list[str] | None = None) -> int:
             "TRACKAI_ENV": os.environ.get("TRACKAI_ENV", "development"),  # a configured database: explicit
             "TRACKAI_DATABASE_URL": url,
             "TRACKAI_WEBHOOK_RATE_LIMIT_PER_MIN": str(RATE_LIMIT),
+            "TRACKAI_CLICK_RATE_LIMIT_PER_MIN": str(RATE_LIMIT),
+            "TRACKAI_CLICK_RATE_LIMIT_PER_ADDRESS_PER_MIN": str(RATE_LIMIT),
+            "TRACKAI_CLICK_RATE_LIMIT_PER_SESSION_PER_MIN": str(RATE_LIMIT),
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("TRACKAI_INGEST_DATABASE_URL", None)
         with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
             for workers in workers_list:
                 progress(f"{workers} worker(s): starting echo and ingest")
-                results.append(run_workers(args, pool, env, tenants, workers, log_dir))
+                results.extend(run_workers(args, pool, env, tenants, workers, log_dir))
         with db.connect(url) as conn:
             landed = conn.execute("SELECT count(*) FROM landing.conversions").fetchone()[0]
+            landed_clicks = conn.execute("SELECT count(*) FROM landing.clicks").fetchone()[0]
     finally:
         if not args.keep:
             db.drop_database(server, name)
     runtime = time.perf_counter() - started
-    code = report(args, results, landed, runtime, log_dir)
+    code = report(args, results, (landed, landed_clicks), runtime, log_dir)
     if code == 0 and not args.profile:  # keep the server logs (and py-spy output) only when useful
         shutil.rmtree(log_dir, ignore_errors=True)
     return code
 
 
-def report(args, results: list[dict], landed: int, runtime: float, log_dir: Path) -> int:
-    columns = ["server", "workers", "peak req/s", "peak p99 ms", "server CPU ms/req", "half-peak req/s"]
-    columns += ["p50 ms", "p99 ms", "errors", "ingest/echo req/s", "ingest/echo CPU"]
+def report(args, results: list[dict], landed: tuple[int, int], runtime: float, log_dir: Path) -> int:
+    columns = ["line", "server", "workers", "peak req/s", "peak p99 ms", "server CPU ms/req"]
+    columns += ["half-peak req/s", "p50 ms", "p99 ms", "errors", "ingest/echo req/s", "ingest/echo CPU"]
     rows = []
     errors = 0
     for r in results:
@@ -533,6 +590,7 @@ def report(args, results: list[dict], landed: int, runtime: float, log_dir: Path
             errors += err
             rows.append(
                 [
+                    r["line"],
                     kind,
                     r["workers"],
                     peak["req_per_s"],
@@ -546,24 +604,33 @@ def report(args, results: list[dict], landed: int, runtime: float, log_dir: Path
                     f"{r['cpu_ratio']:.1f}" if kind == "ingest" else "",
                 ]
             )
+    # Issue 21's targets (reported, never asserted).
     targets = []
     for r in results:
-        w = r["workers"]
-        targets.append(Target(f"ingest/echo peak throughput, {w} worker(s)", r["ratio"], 0.6, "x", True))
+        w, line = r["workers"], r["line"]
+        cpu = r["peak"]["ingest"]["server_cpu_ms_per_request"]
+        targets.append(Target(f"{line} server CPU per request, {w} worker(s)", cpu, 0.3, "ms"))
+        if w == 1:
+            targets.append(
+                Target(f"{line} ingest/echo peak throughput, 1 worker", r["ratio"], 0.3, "x", True)
+            )
+        if w == 2 and line == "webhook":
+            peak = r["peak"]["ingest"]["req_per_s"]
+            targets.append(Target("verified webhooks/s, 2 workers", peak, 2500, "req/s", True))
         targets.append(
-            Target(f"ingest p99 at half peak, {w} worker(s)", r["half"]["ingest"]["p99_ms"], 25, "ms")
+            Target(f"{line} p99 at half peak, {w} worker(s)", r["half"]["ingest"]["p99_ms"], 25, "ms")
         )
     targets.append(Target("errors", errors, 0, "requests"))
 
     def plot(ax) -> None:
-        labels = [f"{r['workers']}w" for r in results]
+        labels = [f"{r['line']} {r['workers']}w" for r in results]
         xs = range(len(results))
         width = 0.38
         echo = [r["peak"]["echo"]["req_per_s"] for r in results]
         ingest = [r["peak"]["ingest"]["req_per_s"] for r in results]
         ax.bar([x - width / 2 for x in xs], echo, width, label="echo (baseline)", color="#9aa5b1")
         bars = ax.bar(
-            [x + width / 2 for x in xs], ingest, width, label="ingest (verified webhook)", color="#2f6fb0"
+            [x + width / 2 for x in xs], ingest, width, label="ingest (webhook / click)", color="#2f6fb0"
         )
         for bar, r in zip(bars, results, strict=True):
             ax.annotate(
@@ -580,7 +647,7 @@ def report(args, results: list[dict], landed: int, runtime: float, log_dir: Path
 
     publish(
         "p1_ingest",
-        title="P1 ingest: verified webhooks vs a bare FastAPI echo",
+        title="P1 ingest: verified webhooks and clicks vs a bare FastAPI echo",
         columns=columns,
         rows=rows,
         targets=targets,
@@ -592,13 +659,14 @@ def report(args, results: list[dict], landed: int, runtime: float, log_dir: Path
             "seconds_per_phase": args.seconds,
             "warmup_seconds": args.warmup,
             "rounds": args.rounds,
-            "conversions_landed": landed,
+            "conversions_landed": landed[0],
+            "clicks_landed": landed[1],
             "runtime_s": round(runtime, 1),
             "server_logs": str(log_dir),
             "results": results,
         },
     )
-    print(f"  runtime {runtime:.0f} s; {landed:,} conversions landed")
+    print(f"  runtime {runtime:.0f} s; {landed[0]:,} conversions and {landed[1]:,} clicks landed")
     broken = errors > 0 or any(r["peak"]["ingest"]["requests"] == 0 for r in results)
     return 1 if broken else 0
 
