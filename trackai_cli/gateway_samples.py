@@ -3,7 +3,11 @@
 ``build_payload(gateway, order_id=..., status='approved', ...)`` -> dict, ready for ``json.dumps`` and
 ``signing.sign_request``. ``status`` is a canonical status (approved, pending, refunded, chargeback,
 canceled) or the gateway's own value (e.g. ``PURCHASE_COMPLETE``, ``10``, ``order_approved``).
-The session id goes where the tracking snippet puts it (docs/tracking.md).
+The session id goes where the tracking snippet puts it (docs/tracking.md). The buyer's name, address
+and birth date sit in each gateway's own fields (``BUYER`` by default; gateways.md): Hotmart
+``buyer.first_name/last_name/address`` (country and zipcode only, as in its captures), Kiwify
+``Customer.full_name/city/state/zipcode``, Perfect Pay ``customer.full_name/zip_code/city/state/country/
+birthday``, Stripe ``customer_details.name/address`` (``billing_details`` on charges).
 """
 
 from __future__ import annotations
@@ -15,6 +19,17 @@ from typing import Any
 
 from trackai.core.gateways.base import GATEWAY_LOCAL_TZ
 from trackai.core.gateways.stripe import currency_exponent
+
+# The sample buyer (invented). Tests assert none of these reach the database in plaintext.
+BUYER = {
+    "first_name": "Comprador",
+    "last_name": "Teste",
+    "city": "São Paulo",
+    "state": "SP",
+    "zip_code": "01310-100",
+    "country": "BR",
+    "birthday": "1990-01-31",
+}
 
 _HOTMART_EVENTS = {
     "approved": ("PURCHASE_APPROVED", "APPROVED"),
@@ -135,7 +150,7 @@ def _hotmart(order_id, status, email, phone, session_id, amount, currency, when,
         "name": "Comprador Teste",
         "first_name": "Comprador",
         "last_name": "Teste",
-        "address": {"country": "Brasil", "country_iso": "BR", "zipcode": "01000000"},
+        "address": {"country": "Brasil", "country_iso": "BR", "zipcode": BUYER["zip_code"].replace("-", "")},
         "document": "12345678901",
         "document_type": "CPF",
     }
@@ -243,9 +258,9 @@ def _kiwify(
             "number": "100",
             "complement": "",
             "neighborhood": "Centro",
-            "city": "São Paulo",
-            "state": "SP",
-            "zipcode": "01000-000",
+            "city": BUYER["city"],
+            "state": BUYER["state"],
+            "zipcode": BUYER["zip_code"],
         },
         "Commissions": {
             "charge_amount": cents,
@@ -328,7 +343,7 @@ def _perfectpay(
             "email": email or "",
             "identification_type": "CPF",
             "identification_number": "12345678901",
-            "birthday": None,
+            "birthday": BUYER["birthday"],
             "phone_extension": "55",
             "phone_area_code": digits[:2] if digits else "",
             "phone_number": digits[2:] if digits else "",
@@ -338,10 +353,10 @@ def _perfectpay(
             "street_number": "",
             "district": "",
             "complement": "",
-            "zip_code": "",
-            "city": "",
-            "state": "",
-            "country": "BR",
+            "zip_code": BUYER["zip_code"],
+            "city": BUYER["city"],
+            "state": BUYER["state"],
+            "country": BUYER["country"],
         },
         "metadata": metadata,
         "webhook_owner": "PPAKIOL",
@@ -404,7 +419,7 @@ def _stripe(
                 "email": email,
                 "name": "Comprador Teste",
                 "phone": phone,
-                "address": {"country": "BR", "postal_code": "01000-000"},
+                "address": _stripe_address(),
             },
             "metadata": metadata,
             "payment_intent": order_id,
@@ -419,7 +434,12 @@ def _stripe(
             "refunded": True,
             "currency": currency.lower(),
             "payment_intent": order_id,
-            "billing_details": {"email": email, "phone": phone, "name": "Comprador Teste"},
+            "billing_details": {
+                "email": email,
+                "phone": phone,
+                "name": "Comprador Teste",
+                "address": _stripe_address(),
+            },
             "metadata": metadata,
             "created": created - 600,
         }
@@ -458,6 +478,17 @@ def _stripe(
         "request": {"id": None, "idempotency_key": None},
         "type": event_type,
         "data": {"object": obj},
+    }
+
+
+def _stripe_address() -> dict[str, Any]:
+    return {
+        "city": BUYER["city"],
+        "country": BUYER["country"],
+        "line1": "Av. Paulista, 1000",
+        "line2": None,
+        "postal_code": BUYER["zip_code"],
+        "state": BUYER["state"],
     }
 
 

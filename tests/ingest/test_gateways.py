@@ -350,8 +350,14 @@ def test_email_hash_ignores_case_and_whitespace(local, domain, pad, upper) -> No
     assert hash_email(pad) is None
 
 
+# Brazil's area codes (DDD) in use (Anatel); the others are not area codes, so their numbers are dropped.
+BR_DDD = [11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 24, 27, 28, 31, 32, 33, 34, 35, 37, 38, 41, 42, 43, 44]
+BR_DDD += [45, 46, 47, 48, 49, 51, 53, 54, 55, 61, 62, 63, 64, 65, 66, 67, 68, 69, 71, 73, 74, 75, 77, 79]
+BR_DDD += [81, 82, 83, 84, 85, 86, 87, 88, 89, 91, 92, 93, 94, 95, 96, 97, 98, 99]
+
+
 @settings(max_examples=200, deadline=None)
-@given(ddd=st.integers(11, 99).filter(lambda d: d % 10 != 0), number=st.integers(10_000_000, 99_999_999))
+@given(ddd=st.sampled_from(BR_DDD), number=st.integers(10_000_000, 99_999_999))
 def test_brazilian_phone_forms_hash_the_same(ddd, number) -> None:
     national = f"{ddd}9{number}"
     expected = sha256_hex("55" + national)
@@ -362,9 +368,18 @@ def test_brazilian_phone_forms_hash_the_same(ddd, number) -> None:
         f"55{national}",
         f"({ddd}) 9{str(number)[:4]}-{str(number)[4:]}",
         f"+55 ({ddd}) 9{number}",
+        f"0 21 ({ddd}) 9{str(number)[:4]}-{str(number)[4:]}",  # carrier selection (Embratel 21)
+        f"015 {ddd} 9{number}",  # carrier selection (Vivo 15)
     ]
     for form in forms:
         assert hash_phone(form) == expected, form
+    assert hash_phone(f"9{str(number)[:4]}-{str(number)[4:]}") is None  # no area code: dropped, not hashed
+
+
+@settings(max_examples=100, deadline=None)
+@given(ddd=st.integers(11, 99).filter(lambda d: d not in BR_DDD), number=st.integers(10_000_000, 99_999_999))
+def test_numbers_with_an_area_code_brazil_does_not_have_are_dropped(ddd, number) -> None:
+    assert hash_phone(f"({ddd}) 9{number}") is None
 
 
 @settings(max_examples=150, deadline=None)

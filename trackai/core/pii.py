@@ -1,7 +1,11 @@
 """Normalise and hash personal data exactly as Meta's CAPI rules ask (meta_capi.md §A3).
 
-Email: trim + lowercase. Phone: E.164 via ``phonenumbers`` with Brazil as the default region
-(55 added when missing, trunk 0 dropped, the mobile 9th digit kept), then digits only without '+'.
+Email: trim + lowercase. Phone: E.164 via ``phonenumbers`` with Brazil as the default region, then digits
+only without '+': 55 added when missing (Meta wants the country code; the official SDK never adds it), the
+trunk 0 and the carrier-selection code dropped (``0 21 (11) 9…`` dials 11 9… through carrier 21), an old
+8-digit mobile (before the 9th digit, 2016) given its 9, and a number that is not a valid personal number
+(no area code, wrong length, toll-free/premium) dropped rather than hashed. The other customer fields
+(names, address, birth date) are in ``trackai.core.customer``.
 Hash: lowercase hex SHA-256 of the UTF-8 string. Empty or unusable values are never hashed (None).
 A value that is already 64-hex is taken as a hash and passed through.
 """
@@ -55,8 +59,18 @@ def phones_parsed_once() -> Iterator[None]:
         _PHONE_MEMO.reset(token)
 
 
+_NOT_PERSONAL = frozenset(
+    {
+        phonenumbers.PhoneNumberType.TOLL_FREE,
+        phonenumbers.PhoneNumberType.PREMIUM_RATE,
+        phonenumbers.PhoneNumberType.SHARED_COST,
+        phonenumbers.PhoneNumberType.UAN,
+    }
+)
+
+
 def normalize_phone(raw: str | int | None, default_region: str = DEFAULT_REGION) -> str | None:
-    """Digits of the E.164 form without '+', e.g. ``5511987654321``; None when not a possible number."""
+    """Digits of the E.164 form without '+', e.g. ``5511987654321``; None unless a valid personal number."""
     if raw is None:
         return None
     memo = _PHONE_MEMO.get()
@@ -70,28 +84,38 @@ def normalize_phone(raw: str | int | None, default_region: str = DEFAULT_REGION)
 
 def _normalize_phone(raw: str | int, default_region: str) -> str | None:
     text = str(raw).strip()
-    if not text:
+    if not text or len(text) > 40:
         return None
     digits = re.sub(r"\D", "", text)
     if not digits:
         return None
     if text.startswith("+"):
-        candidate = "+" + digits
+        candidate, region = "+" + digits, None
     elif digits.startswith("00"):  # international call prefix
-        candidate = "+" + digits[2:]
+        candidate, region = "+" + digits[2:], None
+    elif default_region == "BR" and digits.startswith("55") and len(digits) in (12, 13):
+        candidate, region = "+" + digits, None  # country code present, '+' missing
     else:
-        national = digits.lstrip("0")  # trunk prefix
-        if default_region == "BR" and national.startswith("55") and len(national) in (12, 13):
-            candidate = "+" + national  # country code already present, '+' missing
-        else:
-            candidate = national
+        # National form: phonenumbers' Brazilian metadata strips the trunk 0 and a carrier code after it.
+        candidate, region = digits, default_region
     try:
-        parsed = phonenumbers.parse(candidate, None if candidate.startswith("+") else default_region)
+        parsed = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(parsed):
+    if not phonenumbers.is_valid_number(parsed):
+        parsed = _with_ninth_digit(parsed)
+    if parsed is None or phonenumbers.number_type(parsed) in _NOT_PERSONAL:
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+
+
+def _with_ninth_digit(parsed: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNumber | None:
+    """A Brazilian mobile in its pre-2016 8-digit form (DDD + 6-9xxx-xxxx) as today's 9-digit number."""
+    national = str(parsed.national_number)
+    if parsed.country_code != 55 or len(national) != 10 or national[2] not in "6789":
+        return None
+    fixed = phonenumbers.PhoneNumber(country_code=55, national_number=int(national[:2] + "9" + national[2:]))
+    return fixed if phonenumbers.is_valid_number(fixed) else None
 
 
 def hash_email(raw: str | None) -> str | None:

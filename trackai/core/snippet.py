@@ -1,8 +1,10 @@
 """The browser tracking snippet (served at /api/v1/snippet/{tenant}.js and printed by ``trackai snippet``).
 
 What it does (docs/tracking.md): first-party session id cookie ``_tai_sid`` (``tai_`` + 22 random
-chars, 1 year); ``_fbc`` kept per Meta's recipe (90 days, rewritten only when the URL's fbclid
-differs from the stored one, ``fb.<subdomainIndex>.<ms>.<fbclid>`` with the fbclid verbatim); posts
+chars, 1 year); ``_fbc`` kept as Meta's Parameter Builder does (90 days; the fbclid comes from the URL,
+or from the referrer when the landing URL lost it; an existing ``_fbc`` is kept verbatim, appendix
+included, when its fbclid - its 4th dot-separated part - equals that one, otherwise rewritten as
+``fb.<subdomainIndex>.<ms>.<fbclid>`` with the fbclid never decoded); posts
 the click to /api/v1/track/click; appends the session id to checkout links (``src``/``sck`` for
 Hotmart, Kiwify and Perfect Pay, ``client_reference_id`` for Stripe Payment Links).
 
@@ -68,12 +70,14 @@ _TEMPLATE = r"""(function () {
   if (!sid || !SID_RE.test(sid)) { sid = randomId(); }
   setCookie("_tai_sid", sid, 365);
 
-  // Meta's _fbc recipe: write when missing or when the URL's fbclid differs from the stored one.
-  var fbclid = rawParam(location.search, "fbclid");
+  // Meta's _fbc recipe (as its Parameter Builder): the URL's fbclid, else the referrer's (a redirect lost
+  // it); write when missing or when it differs from the stored one's, whose appendix is kept.
+  var fbclid = rawParam(location.search, "fbclid") ||
+    rawParam((document.referrer || "").split("#")[0], "fbclid");
   if (fbclid && !FBCLID_RE.test(fbclid)) { fbclid = null; }  // not an fbclid: never written to a cookie
   var fbc = getCookie("_fbc");
   if (fbclid) {
-    var stored = fbc ? fbc.split(".").slice(3).join(".") : null;
+    var stored = fbc ? fbc.split(".")[3] : null;
     if (!fbc || stored !== fbclid) {
       var labels = location.hostname.split(".").length;
       var subdomainIndex = /^[0-9.]+$/.test(location.hostname) ? 1 : Math.max(labels - 1, 0);

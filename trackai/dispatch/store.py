@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg.types.json import Jsonb
 
+from trackai.core import customer
 from trackai.core.capi.payload import build_purchase_event
 from trackai.settings import get_settings
 from trackai.verification.engine import verify_purchases
@@ -20,7 +21,7 @@ SEVEN_DAYS = timedelta(days=7)
 _PURCHASE_SQL = """
 SELECT r.event_id, p.tenant_id::text AS tenant_id, p.gateway, p.order_id, p.approved_at, p.amount,
        p.currency, p.product_id, p.session_id, p.fbc, p.fbp, host(p.client_ip) AS client_ip,
-       p.user_agent, p.email_hash, p.phone_hash, t.pixel_id,
+       p.user_agent, p.email_hash, p.phone_hash, {customer_columns}, t.pixel_id,
        m.click_id AS m_click_id, m.fbc AS m_fbc, m.fbp AS m_fbp, host(m.client_ip) AS m_client_ip,
        m.user_agent AS m_user_agent, m.landing_url AS m_landing_url, m.external_id AS m_external_id,
        m.stage AS m_stage, m.confidence AS m_confidence
@@ -28,7 +29,7 @@ SELECT r.event_id, p.tenant_id::text AS tenant_id, p.gateway, p.order_id, p.appr
   JOIN core.purchases p ON p.event_id = r.event_id
   JOIN core.tenants t ON t.tenant_id = p.tenant_id
   LEFT JOIN core.matches m ON m.tenant_id = p.tenant_id AND m.gateway = p.gateway AND m.order_id = p.order_id
-"""
+""".format(customer_columns=", ".join(f"p.{c}" for c in customer.COLUMNS.values()))
 
 
 def _send_min_confidence() -> float:

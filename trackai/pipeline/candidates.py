@@ -18,8 +18,8 @@ from datetime import timedelta
 import polars as pl
 import psycopg
 
+from trackai.core import customer, network
 from trackai.core import fbc as fbc_rules
-from trackai.core import network
 from trackai.pipeline import ambiguity, matching
 from trackai.pipeline.frames import frame, pg_array
 from trackai.pipeline.params import MatchParams
@@ -67,6 +67,7 @@ CONVERSION_SCHEMA = {
     "user_agent": pl.String,
     "email_hash": pl.String,
     "phone_hash": pl.String,
+    **{column: pl.String for column in customer.COLUMNS.values()},
 }
 
 ORDERS_INCREMENTAL_SQL = """
@@ -93,7 +94,8 @@ def conversions_for(
                to_json(ARRAY(SELECT e.value FROM jsonb_each_text(c.tracking) e
                              WHERE e.key = ANY(%s) OR e.key LIKE 'utm\\_%%'))::text AS tracking_keys,
                c.fbclid, c.fbc, c.fbp, host(c.client_ip), {network.sql_key("c.client_ip")}::text,
-               c.user_agent, c.email_hash, c.phone_hash
+               c.user_agent, c.email_hash, c.phone_hash,
+               {", ".join(f"c.{column}" for column in customer.COLUMNS.values())}
         FROM k CROSS JOIN LATERAL (
             SELECT * FROM landing.conversions c
             WHERE c.tenant_id = k.tenant_id AND c.gateway = k.gateway AND c.order_id = k.order_id

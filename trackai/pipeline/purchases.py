@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from trackai.core import customer
 from trackai.core import session_id as session_rule
 from trackai.core.event_id import event_id
 
@@ -30,6 +31,7 @@ ATTRIBUTES = [
     "user_agent",
     "email_hash",
     "phone_hash",
+    *customer.COLUMNS.values(),  # fn_hash ... ge_hash (sql/0910)
 ]
 # Keys of landing.conversions.tracking that may carry the landing session id through a checkout (plus utm_*,
 # selected in SQL by trackai.pipeline.candidates); only values shaped like a session id are kept.

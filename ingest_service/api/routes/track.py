@@ -7,7 +7,11 @@ Anyone can post here (tenant ids are public), so what a click may claim is narro
   deterministic match of real purchases (issue 22, finding 1). Ids the snippet mints always pass.
 - Optional fields that break their grammar (``fbc``/``fbp`` per ``trackai.core.fbc``, the URL's fbclid)
   or their size are dropped, and the answer says which and why (``dropped``): never a reason to refuse
-  the whole click.
+  the whole click. An fbc/fbp Meta would refuse but that can be repaired without touching the fbclid
+  (re-wrapped, creation time in seconds) is repaired once, here (reason ``normalised``).
+- fbc as Meta's Parameter Builder builds it: the fbclid of the landing URL, else of the referrer (the
+  landing URL lost it in a redirect); a given fbc for that same fbclid is kept verbatim, appendix included;
+  otherwise ``fb.1.<first-seen ms>.<fbclid>``.
 - Budgets: per (tenant, address) and per (tenant, session) in this worker's memory, then the tenant's
   shared budget in Postgres; leads have budgets of their own, smaller (ingest_service.core.limits).
 """
@@ -40,7 +44,7 @@ from ingest_service.core.deps import (
 from ingest_service.core.limits import address_key
 from ingest_service.core.logging import log
 from ingest_service.core.store import DatabaseUnavailable, RowRefused
-from trackai.core.fbc import build_fbc, fbclid_from_fbc, is_valid_fbc, is_valid_fbclid, is_valid_fbp
+from trackai.core.fbc import build_fbc, fbclid_from_fbc, is_valid_fbclid, normalize_fbc, normalize_fbp
 from trackai.core.pii import hash_email, hash_phone
 from trackai.core.session_id import PATTERN as SESSION_PATTERN
 from trackai.core.session_id import is_session_id
@@ -98,14 +102,28 @@ def raw_fbclid(url: str | None) -> str | None:
 
 
 def resolve_fbc(given: str | None, fbclid: str | None, now_ms: int, dropped: Dropped) -> str | None:
-    """Keep a well-formed fbc for the same fbclid verbatim; otherwise build ``fb.1.<first-seen-ms>.<fbclid>``."""
-    given = given.strip() if given else None
-    if given and not is_valid_fbc(given):
-        dropped.add("fbc", "invalid", "not an fbc: fb.<subdomain index>.<ms>.<fbclid>")
-        given = None
+    """Keep a well-formed fbc for the same fbclid verbatim (appendix included); otherwise build
+    ``fb.1.<first-seen-ms>.<fbclid>``. A given fbc is normalised once (``trackai.core.fbc.normalize_fbc``)."""
+    given = _normalized("fbc", given, normalize_fbc, dropped)
     if fbclid and fbclid_from_fbc(given) != fbclid:
         return build_fbc(fbclid, now_ms)
     return given
+
+
+def resolve_fbp(given: str | None, dropped: Dropped) -> str | None:
+    return _normalized("fbp", given, normalize_fbp, dropped)
+
+
+def _normalized(name: str, given: str | None, rule, dropped: Dropped) -> str | None:
+    value, why = rule(given)
+    if why:
+        dropped.add(name, "normalised" if value else "invalid", why)
+    return value
+
+
+def click_fbclid(url: str | None, referrer: str | None, dropped: Dropped) -> str | None:
+    """The landing URL's fbclid, else the referrer's (Meta's Parameter Builder reads both)."""
+    return valid_fbclid(url, dropped) or valid_fbclid(referrer, dropped)
 
 
 def valid_fbclid(url: str | None, dropped: Dropped) -> str | None:
@@ -202,12 +220,9 @@ async def track_click(request: Request) -> JSONResponse:
             return JSONResponse({"detail": "unknown tenant"}, status_code=404)
         now_ms = int(time.time() * 1000)
         dropped = Dropped()
-        fbclid = valid_fbclid(click.url, dropped)
+        fbclid = click_fbclid(click.url, click.referrer, dropped)
         fbc = resolve_fbc(click.fbc, fbclid, now_ms, dropped)
-        fbp = click.fbp.strip() if click.fbp else None
-        if fbp and not is_valid_fbp(fbp):
-            dropped.add("fbp", "invalid", "not an fbp: fb.<subdomain index>.<ms>.<random number>")
-            fbp = None
+        fbp = resolve_fbp(click.fbp, dropped)
         email = bounded("email", click.email, dropped)
         phone = bounded("phone", click.phone, dropped)
         params = {

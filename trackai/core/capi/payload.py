@@ -27,7 +27,10 @@ Inputs are plain mappings (rows of ``core.purchases``, ``core.matches``, ``core.
   (hashed with SHA-256 unless already 64-hex), else SHA-256 of the landing ``session_id``, else
   SHA-256 of ``"<tenant_id>|<email_hash>"`` (then phone hash). Always hashed, so the same buyer gets
   the same value across runs and no raw id leaves the platform.
-- ``em``/``ph`` are the already normalised + hashed values from the purchase (trackai.core.pii).
+- ``em``/``ph`` are the already normalised + hashed values from the purchase (trackai.core.pii), and so
+  are ``fn``, ``ln``, ``ct``, ``st``, ``zp``, ``country``, ``db``, ``ge`` (trackai.core.customer: columns
+  ``<key>_hash``, hashed at ingest). Only values ``customer.acceptable_hash`` admits are sent (64-hex, not
+  the hash of "", ge/country inside their closed sets); each goes as a one-element list.
 - ``custom_data``: value, currency (upper case ISO 4217), order_id, content_ids/contents (product).
 """
 
@@ -37,8 +40,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
+from trackai.core import customer, pii
 from trackai.core import fbc as fbc_rules
-from trackai.core import pii
 
 EVENT_NAME = "Purchase"
 WEBSITE = "website"
@@ -106,6 +109,10 @@ def build_purchase_event(
         user_data["em"] = [email.lower()]
     if phone:
         user_data["ph"] = [phone.lower()]
+    for key, column in customer.COLUMNS.items():
+        value = (_text(purchase.get(column)) or "").lower()
+        if customer.acceptable_hash(key, value):
+            user_data[key] = [value]
     external_id = external_id_for(purchase, match)
     if external_id:
         user_data["external_id"] = [external_id]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from trackai.core import customer
 from trackai.core import fbc as fbc_rules
 
 MAX_EVENTS_PER_REQUEST = 1000
@@ -146,6 +147,16 @@ def _user_data_issues(user_data: dict) -> list[Issue]:
             if not isinstance(item, str) or len(item) != 64 or not _SHA256.match(item):
                 issues.append(
                     Issue(SUBCODE_HASH, "Invalid Hashed Parameter", f"user_data.{key} must be SHA-256 hex")
+                )
+                break
+            if not customer.acceptable_hash(key, item) and key in customer.KEYS:
+                # fake's choice: Meta documents the normalised forms, not a refusal for these
+                issues.append(
+                    Issue(
+                        SUBCODE_HASH,
+                        "Invalid Hashed Parameter",
+                        f"user_data.{key} is the hash of an empty or not normalised value",
+                    )
                 )
                 break
     fbc = user_data.get("fbc")

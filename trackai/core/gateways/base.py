@@ -4,6 +4,12 @@ An adapter answers four questions about one delivery, always from the **raw body
 ``authenticate`` (is it really from the gateway, for this tenant's secret?), ``delivery_key`` (the
 gateway's idempotency key), ``to_conversion`` (the normalised order event, or None when the event is
 not about an order) and ``redact`` (the copy of the payload that may be stored: PII hashed/removed).
+
+Personal data is hashed here, at ingest: email/phone (``trackai.core.pii``) and the buyer's names,
+address and birth date (``trackai.core.customer``, ``Conversion.customer``); the stored copy of the
+payload keeps none of them in plaintext. fbc/fbp are checked once, here, with the one grammar
+(``trackai.core.fbc.normalize_fbc``): repaired or dropped, and the reason kept with the stored payload
+(``payload_redacted["_trackai"]["normalised"]``).
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from trackai.core.fbc import fbclid_from_fbc
+from trackai.core import customer as customer_fields
+from trackai.core.fbc import fbclid_from_fbc, normalize_fbc, normalize_fbp
 from trackai.core.pii import hash_email, hash_phone, phones_parsed_once
 from trackai.core.session_id import is_session_id
 
@@ -80,6 +87,10 @@ class Conversion:
     user_agent: str | None = None
     email_hash: str | None = None
     phone_hash: str | None = None
+    # Meta key (fn, ln, ct, st, zp, country, db, ge) -> SHA-256 hex of its normalised value.
+    customer: dict[str, str] = field(default_factory=dict)
+    # Why an fbc/fbp the gateway sent was changed or dropped (kept with the stored payload).
+    notes: tuple[str, ...] = ()
 
     @property
     def is_capi_candidate(self) -> bool:
@@ -145,7 +156,10 @@ class Gateway:
                 raise MappingError(f"{type(exc).__name__}: {exc}") from exc
             if not key or len(key) > 400:
                 raise MappingError("empty or oversized delivery key")
-            return Mapped(key, _clip(event_type, 200), conversion, self.redact(payload))
+            redacted = self.redact(payload)
+        if conversion is not None and conversion.notes:
+            redacted["_trackai"] = {"normalised": list(conversion.notes)}
+        return Mapped(key, _clip(event_type, 200), conversion, redacted)
 
 
 # --- shared helpers ------------------------------------------------------------------------
@@ -318,6 +332,10 @@ _DROP_KEYS = {
     "cnpj",
     "identification_number",
     "birthday",
+    "birthdate",
+    "birth_date",
+    "date_of_birth",
+    "gender",
     "instagram",
     "address",
     "street",
@@ -330,6 +348,8 @@ _DROP_KEYS = {
     "zipcode",
     "zip_code",
     "postal_code",
+    "city",
+    "state",
     "line1",
     "line2",
     "tax_ids",
@@ -368,10 +388,22 @@ def redact(value: Any, key: str | None = None) -> Any:
     return value
 
 
+def buyer_fields(**raw: Any) -> dict[str, str]:
+    """The buyer's hashed Meta keys from a gateway's raw fields (``trackai.core.customer.hashed_fields``)."""
+    return customer_fields.hashed_fields(**raw)
+
+
 def build_conversion(gateway: str, **fields: Any) -> Conversion:
     status = fields.get("status")
     if status not in CANONICAL_STATUSES:
         fields["status"] = "other"
+    notes = []
+    for key, rule in (("fbc", normalize_fbc), ("fbp", normalize_fbp)):
+        fields[key], why = rule(fields.get(key))
+        if why:
+            notes.append(why)
+    fields["notes"] = tuple(notes)
+    fields["customer"] = customer_fields.clean_hashes(fields.get("customer"))
     fbc = fields.get("fbc")
     if fbc and not fields.get("fbclid"):
         fields["fbclid"] = fbclid_from_fbc(fbc)

@@ -10,6 +10,7 @@ from trackai.core.gateways.base import (
     Gateway,
     MappingError,
     build_conversion,
+    buyer_fields,
     constant_time_equal,
     currency_code,
     decimal_amount,
@@ -109,6 +110,7 @@ class Hotmart(Gateway):
             created = purchase.get("approved_date")
         price = purchase.get("price") if isinstance(purchase.get("price"), Mapping) else {}
         phone = text(buyer.get("checkout_phone")) or text(buyer.get("phone"))
+        address = buyer.get("address") if isinstance(buyer.get("address"), Mapping) else {}
         return build_conversion(
             self.name,
             order_id=purchase.get("transaction"),
@@ -122,4 +124,13 @@ class Hotmart(Gateway):
             tracking=tracking,
             email_hash=hash_email(buyer.get("email")),
             phone_hash=hash_phone(phone),
+            customer=buyer_fields(
+                first_name=buyer.get("first_name"),
+                last_name=buyer.get("last_name"),
+                full_name=buyer.get("name"),
+                city=address.get("city"),
+                state=address.get("state"),
+                zip_code=address.get("zipcode") or address.get("zip_code"),
+                country=address.get("country_iso") or address.get("country"),
+            ),
         )

@@ -13,6 +13,7 @@ from trackai.core.gateways.base import (
     Gateway,
     MappingError,
     build_conversion,
+    buyer_fields,
     constant_time_equal,
     currency_code,
     dig,
@@ -120,4 +121,12 @@ class Kiwify(Gateway):
             client_ip=text(customer.get("ip"), 64),
             email_hash=hash_email(customer.get("email")),
             phone_hash=hash_phone(customer.get("mobile")),
+            customer=buyer_fields(
+                first_name=customer.get("first_name"),
+                full_name=customer.get("full_name"),
+                city=customer.get("city"),
+                state=customer.get("state"),
+                zip_code=customer.get("zipcode"),
+                country=customer.get("country"),
+            ),
         )

@@ -11,6 +11,7 @@ from trackai.core.gateways.base import (
     Gateway,
     MappingError,
     build_conversion,
+    buyer_fields,
     constant_time_equal,
     currency_code,
     decimal_amount,
@@ -146,4 +147,12 @@ class PerfectPay(Gateway):
             user_agent=text(customer.get("user_agent"), 1000),
             email_hash=hash_email(customer.get("email")),
             phone_hash=hash_phone(phone),
+            customer=buyer_fields(
+                full_name=customer.get("full_name"),
+                city=customer.get("city"),
+                state=customer.get("state"),
+                zip_code=customer.get("zip_code"),
+                country=customer.get("country"),
+                birth_date=customer.get("birthday"),
+            ),
         )

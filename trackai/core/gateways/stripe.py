@@ -13,6 +13,7 @@ from trackai.core.gateways.base import (
     Gateway,
     MappingError,
     build_conversion,
+    buyer_fields,
     constant_time_equal,
     currency_code,
     epoch_seconds,
@@ -65,20 +66,19 @@ def signature(secret: str, timestamp: int | str, body: bytes) -> str:
 
 
 def parse_header(header: str) -> tuple[int | None, list[str]]:
-    timestamp: int | None = None
-    v1: list[str] = []
-    for part in header.split(","):
-        key, sep, value = part.strip().partition("=")
-        if not sep:
-            continue
-        if key == "t":
-            try:
-                timestamp = int(value)
-            except ValueError:
-                timestamp = None
-        elif key == "v1":
-            v1.append(value.strip())
-    return timestamp, v1
+    """(t, v1 signatures) exactly as stripe-python reads ``Stripe-Signature``
+    (``WebhookSignature._get_timestamp_and_signatures``): pairs split on ``,`` then on ``=`` (at most twice,
+    the value is the second field), keys compared as they are (``" t"`` is not ``t``: no whitespace
+    tolerance), the **first** ``t`` wins and goes through ``int()``. Where stripe-python raises ("Unable to
+    extract timestamp and signatures from header") the answer is ``(None, [])``."""
+    items = [part.split("=", 2) for part in header.split(",")]
+    try:
+        # every "t" item is read, as stripe-python does: a bare "t" anywhere refuses the header
+        timestamp = int([item[1] for item in items if item[0] == "t"][0])  # noqa: RUF015
+        signatures = [item[1] for item in items if item[0] == "v1"]
+    except (IndexError, ValueError):
+        return None, []
+    return timestamp, signatures
 
 
 def canonical_status(event_type: str, obj: Mapping[str, Any]) -> str:
@@ -169,6 +169,8 @@ class Stripe(Gateway):
             or obj.get("receipt_email")
         )
         phone = details.get("phone") or billing.get("phone")
+        person = details if details.get("name") or details.get("address") else billing
+        address = person.get("address") if isinstance(person.get("address"), Mapping) else {}
         metadata = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
         tracking = tracking_params(metadata, {"client_reference_id": obj.get("client_reference_id")})
         return build_conversion(
@@ -190,4 +192,11 @@ class Stripe(Gateway):
             user_agent=text(metadata.get("user_agent") or metadata.get("client_user_agent"), 1000),
             email_hash=hash_email(email),
             phone_hash=hash_phone(phone),
+            customer=buyer_fields(
+                full_name=person.get("name"),
+                city=address.get("city"),
+                state=address.get("state"),
+                zip_code=address.get("postal_code"),
+                country=address.get("country"),
+            ),
         )
