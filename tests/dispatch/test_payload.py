@@ -159,3 +159,31 @@ def test_more_than_1000_events_refused_as_a_whole():
     index, issue = validate.validate_request(events, NOW)
     assert index == -1 and issue.subcode == validate.SUBCODE_TOO_MANY
     assert validate.validate_request(events[:1000], NOW) is None
+
+
+def test_customer_keys_from_the_purchase_are_sent_hashed_as_lists():
+    from trackai.core import customer
+
+    hashed = customer.hashed_fields(
+        full_name="Maria Souza", city="São Paulo", state="SP", zip_code="01310-100", country="Brasil"
+    )
+    row = purchase(**{customer.COLUMNS[k]: v for k, v in hashed.items()})
+    row["db_hash"] = pii.sha256_hex("")  # never sent: the hash of nothing
+    row["ge_hash"] = pii.sha256_hex("female")  # never sent: not a normalised gender
+    ud = build_purchase_event(row)["user_data"]
+    assert {k: ud[k] for k in customer.KEYS if k in ud} == {k: [v] for k, v in hashed.items()}
+    assert ud["zp"] == [pii.sha256_hex("01310100")] and ud["country"] == [pii.sha256_hex("br")]
+    assert validate.validate_event(build_purchase_event(row), time.time()) == []
+
+
+@pytest.mark.parametrize(
+    "user_data",
+    [
+        {"ge": [pii.sha256_hex("female")]},
+        {"country": [pii.sha256_hex("brasil")]},
+        {"fn": [pii.sha256_hex("")]},
+    ],
+)
+def test_the_fake_refuses_customer_keys_that_were_never_normalised(user_data):
+    issues = validate.validate_event(ev(**{f"ud_{k}": v for k, v in user_data.items()}), NOW)
+    assert [i.subcode for i in issues] == [validate.SUBCODE_HASH]
