@@ -367,15 +367,20 @@ SELECT t.name, t.tenant_id::text,
 
 
 def print_summary(url: str, alarms: list, accepted: dict) -> None:
-    from trackai.core.emq import estimated_emq
+    from trackai.core.emq import EMQ_WEIGHTS, estimated_emq
 
     with db.connect(url) as conn:
         rows = conn.execute(SUMMARY_SQL).fetchall()
         emq = {}
+        keys: dict[str, Counter] = {}  # tenant -> how many sent events carried each user_data key
         for tenant_id, payload in conn.execute(
             "SELECT tenant_id::text, payload FROM ops.dispatch_queue WHERE status = 'sent'"
         ).fetchall():
-            emq.setdefault(tenant_id, []).append(estimated_emq(payload.get("user_data")))
+            user_data = payload.get("user_data") or {}
+            emq.setdefault(tenant_id, []).append(estimated_emq(user_data))
+            keys.setdefault(tenant_id, Counter()).update(
+                k for k in EMQ_WEIGHTS if user_data.get(k) not in (None, "", [])
+            )
     header = f"{'tenant':22} {'purchases':>9} {'determ.':>13} {'fbclid':>6} {'prob.':>5} {'rate':>6} {'sent':>5} {'DLQ':>4} {'EMQ*':>5}"
     print("Totals in this database (every demo run so far):")
     print(header)
@@ -391,6 +396,12 @@ def print_summary(url: str, alarms: list, accepted: dict) -> None:
     print(
         "* EMQ is our estimate from the user_data keys sent, weighted by Meta's priority list; Meta's own score may differ."
     )
+    print("Key coverage (share of the events sent that carried each key):")
+    for name, tenant_id, *_ in rows:
+        sent = len(emq.get(tenant_id, []))
+        if sent:
+            shares = " ".join(f"{k} {100 * n / sent:.0f}%" for k, n in keys[tenant_id].most_common())
+            print(f"  {name[:22]:22} {shares}")
     print(f"Graph API fake accepted: {json.dumps(accepted)}")
     print("Alarms:")
     for alarm in alarms:
