@@ -239,8 +239,17 @@ def test_fixtures_map_with_session_tracking_and_no_plaintext() -> None:
             "12345678901",
             "7378fa24f96b38a3b1805d7a6887bc82",
             "hottok-example",
+            "Paulo",  # city (Kiwify, Perfect Pay, Stripe) and state name
+            "01310",  # CEP
+            "1990-01-31",  # Perfect Pay birthday
+            "Paulista",  # Stripe address line
         ):
             assert secret_text not in stored, (path.name, secret_text)
+        # names and address reach the conversion as hashes only (trackai.core.customer)
+        assert {"fn", "ln", "zp"} <= set(conv.customer), path.name
+        assert conv.customer["fn"] == sha256_hex("comprador") and conv.customer["zp"] == sha256_hex(
+            "01310100"
+        )
     assert seen == set(ADAPTERS)
 
 
