@@ -528,6 +528,11 @@ _m(
     "Events of this replay and where they are now",
 )
 _m("replay.refused.accepted", "já aceito pela Meta", "already accepted by Meta")
+_m(
+    "replay.refused.unverified",
+    "a verificação da compra não deixa enviar",
+    "the purchase's verification holds it back",
+)
 _m("replay.refused.not_open", "não está na DLQ desta conta", "not in this account's DLQ")
 _m("replay.col.event", "Pedido", "Order")
 _m("replay.col.state", "Agora", "Now")

@@ -6,8 +6,9 @@ In the request's tenant transaction (row-level security: only this tenant's DLQ 
    replaying at once serialise here, and the second finds them replayed already);
 2. keep only events Meta never accepted (the queue row has no sent_at) and that sit in the DLQ;
 3. hand exactly those event ids to ``trackai.dispatch.replay`` (never an empty list: that would mean
-   "all"), which re-queues them with the same event_id; ``replay``'s forced re-send of an already sent
-   event can therefore never happen from here;
+   "all"), which re-queues them with the same event_id unless the purchase's verification holds them
+   (reported as refused, "unverified"); ``replay``'s forced re-send of an already sent event can
+   therefore never happen from here;
 4. write who asked, what was replayed and what was refused to console.audit_log, in the same transaction.
 The dispatcher sends the re-queued events on its next run; the outcome page follows them.
 """
@@ -28,7 +29,7 @@ from trackai.dispatch import replay as dispatch_replay
 class ReplayOutcome:
     audit_id: int
     replayed: list[str]
-    refused: dict[str, str]  # event_id -> "accepted" | "not_open"
+    refused: dict[str, str]  # event_id -> "accepted" | "not_open" | "unverified"
     past_deadline: int
 
 
@@ -61,13 +62,15 @@ def replay(
         for event_id in event_ids or []:
             if event_id not in eligible and event_id not in refused:
                 refused[event_id] = "not_open"
-        result = {"replayed": 0, "past_deadline": 0, "event_ids": []}
+        result: dict = {"replayed": 0, "past_deadline": 0, "event_ids": []}
         if eligible:
             factory, conn.row_factory = conn.row_factory, tuple_row  # the library reads tuple rows
             try:
                 result = dispatch_replay(conn, tenant_id=tenant_id, event_ids=eligible)
             finally:
                 conn.row_factory = factory
+        for event_id in result.get("held_unverified", []):  # the purchase's verification holds it back
+            refused[event_id] = "unverified"
         detail = {
             "replayed": result["event_ids"],
             "refused": refused,

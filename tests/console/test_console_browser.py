@@ -70,6 +70,7 @@ def context(browser, console_server):
 
 @pytest.fixture
 def page(context):
+    context.clear_cookies()  # each test starts logged out, whatever the previous one left
     p = context.new_page()
     yield p
     p.close()

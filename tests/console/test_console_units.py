@@ -50,6 +50,7 @@ def test_dynamic_text_keys_cover_every_value_they_are_built_from() -> None:
             for s in ("success", "retryable_error", "fatal_error", "invalid", "expired", "blocked")
         ]
         + [f"overview.window.{w}" for w in (1, 7, 30)]
+        + [f"replay.refused.{why}" for why in ("accepted", "not_open", "unverified")]
     )
     assert [k for k in expected if k not in i18n.MESSAGES] == []
 
