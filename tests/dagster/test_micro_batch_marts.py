@@ -3,7 +3,7 @@
 The full code location, a test instance, the Graph API fake: the run matches, dispatches, then the dbt
 steps. Views are built by dbt the first time, recorded as current while their definition is unchanged
 (their rows follow the tables the run wrote), and rebuilt when one is missing; the daily table is rebuilt
-for the run's day every time.
+for the run's day unless that partition was rebuilt less than DAILY_REFRESH_SECONDS ago.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chr
 
 
 def _land_purchase(conn, tenant: str, order_id: str) -> None:
-    at = datetime.now(UTC) - timedelta(minutes=30)
+    at = datetime.now(UTC) - timedelta(minutes=2)
     land_click(
         conn,
         tenant,
@@ -54,7 +54,9 @@ def _rebuilt(instance: dg.DagsterInstance, key: dg.AssetKey) -> bool:
     return instance.get_latest_materialization_event(key).asset_materialization.metadata["rebuilt"].value
 
 
-def test_every_dbt_mart_is_materialised_by_the_micro_batch(conn, make_tenant, setenv, defs):
+def test_every_dbt_mart_is_materialised_by_the_micro_batch(conn, make_tenant, setenv, monkeypatch, defs):
+    from dagster_project.defs import dbt as dbt_domain
+
     graph = defs.resolve_asset_graph()
     models = sorted(
         (k for k in graph.get_all_asset_keys() if k.path[0] == keys.ANALYTICS_PREFIX),
@@ -75,13 +77,15 @@ def test_every_dbt_mart_is_materialised_by_the_micro_batch(conn, make_tenant, se
         assert all(_rebuilt(instance, k) for k in views)
         today = datetime.now(UTC).date().isoformat()
         daily = instance.get_materialized_partitions(keys.ANALYTICS_METRICS_DAILY)
-        assert today in daily or (datetime.now(UTC) - timedelta(minutes=30)).date().isoformat() in daily
+        assert today in daily or (datetime.now(UTC) - timedelta(minutes=2)).date().isoformat() in daily
         for key in (keys.PURCHASES, keys.MATCHES, keys.DISPATCH_QUEUE, keys.DLQ, keys.CIRCUIT_BREAKERS):
             assert instance.get_latest_materialization_event(key) is not None, key
         sent = instance.get_latest_materialization_event(keys.DISPATCH_QUEUE).asset_materialization
         assert sent.metadata["sent"].value == 1
 
-        # second batch: the views are current without DDL, and show the new rows
+        # second batch: the views are current without DDL and show the new rows; the daily table, rebuilt
+        # less than DAILY_REFRESH_SECONDS ago for this day, is left to the next run or the automation
+        first_daily = instance.get_latest_materialization_event(keys.ANALYTICS_METRICS_DAILY).run_id
         _land_purchase(conn, tenant, "marts-2")
         second = run_micro_batch(instance=instance, definitions=defs)
         assert second["runs"][0]["success"] and len(fake.event_ids()) == 2
@@ -92,14 +96,25 @@ def test_every_dbt_mart_is_materialised_by_the_micro_batch(conn, make_tenant, se
             (tenant,),
         ).fetchall()
         assert len(rows) == 2 and all(float(score) == estimated_emq(ud) for score, ud in rows)
-        daily_rows = conn.execute(
-            "SELECT sum(dispatched) FROM analytics.analytics_metrics_daily WHERE tenant_id = %s", (tenant,)
-        ).fetchone()[0]
-        assert daily_rows == 2  # the table, unlike the views, was recomputed by dbt in this run
+        assert instance.get_latest_materialization_event(keys.ANALYTICS_METRICS_DAILY).run_id == first_daily
+        assert _dispatched_in_daily_table(conn, tenant) == 1
 
-        # a view dropped behind dbt's back is rebuilt by the next micro-batch (run here for the views only)
+        # a view dropped behind dbt's back is rebuilt; a daily partition older than the interval is rebuilt
+        monkeypatch.setattr(dbt_domain, "DAILY_REFRESH_SECONDS", 0)
         conn.execute("DROP VIEW analytics.v_dispatch_summary")
         _land_purchase(conn, tenant, "marts-3")
-        third = run_micro_batch(instance=instance, definitions=defs, asset_selection=views)
+        third = run_micro_batch(instance=instance, definitions=defs)
         assert third["runs"][0]["success"] and all(_rebuilt(instance, k) for k in views)
         assert conn.execute("SELECT to_regclass('analytics.v_dispatch_summary')").fetchone()[0] is not None
+        assert (
+            instance.get_latest_materialization_event(keys.ANALYTICS_METRICS_DAILY).run_id
+            == third["runs"][0]["run_id"]
+        )
+        assert _dispatched_in_daily_table(conn, tenant) == 3
+
+
+def _dispatched_in_daily_table(conn, tenant: str) -> int:
+    return conn.execute(
+        "SELECT coalesce(sum(dispatched), 0) FROM analytics.analytics_metrics_daily WHERE tenant_id = %s",
+        (tenant,),
+    ).fetchone()[0]

@@ -6,10 +6,12 @@
 * ``TrackaiDbtTranslator``: ``source(schema, table)`` -> ``keys.table_key(schema, table)``, the keys of the
   Python and external assets (dagster_project.defs.sources, pipeline, dispatch); models ->
   ``["analytics", <model>]`` in group ``analytics_<folder>``; dbt tests -> asset checks.
-* Two ``@dbt_assets``: the views (unpartitioned) and ``analytics_metrics_daily`` (daily partitions,
-  single-run backfills, window passed as vars min_date/max_date). Both run in every ``micro_batch_job``
-  run after dispatch; the automation sensor also refreshes the latest day every 5 minutes (late dispatch
-  results) and builds missing views.
+* Two ``@dbt_assets``: the views (unpartitioned) and the daily tables (tag ``daily``: daily partitions,
+  single-run backfills, window passed as vars min_date/max_date). Both are steps of every
+  ``micro_batch_job`` run, after dispatch: the views step starts dbt only when a view's definition changed
+  or a view is missing (else it records them current: a view's rows follow its tables), the daily step
+  when a partition of the run was not rebuilt in the last 5 minutes. The automation sensor also refreshes
+  the latest day every 5 minutes (clicks, late dispatch results) and builds missing views.
 * One dbt invocation against Postgres at a time: ``pool="dbt_postgres"`` on both, the run tag
   ``trackai/concurrency_group=dbt`` on automation runs (tag concurrency limit 1 in dagster.yaml) and, as the
   hard guarantee, a Postgres advisory lock held around every dbt invocation.
@@ -91,6 +93,7 @@ def dbt_project():
 
 
 DEFINITION_METADATA = "trackai/dbt_definition"
+DAILY_REFRESH_SECONDS = 300  # in a micro-batch, a daily partition rebuilt less than this ago is left alone
 
 
 @cache
@@ -141,6 +144,30 @@ def _views_current(context: dg.AssetExecutionContext, fingerprint: str):
             asset_key=key,
             metadata={DEFINITION_METADATA: fingerprint, "rebuilt": False},
         )
+
+
+def _daily_refreshed_recently(context: dg.AssetExecutionContext) -> bool:
+    """In a micro-batch, the daily tables are rebuilt at most every DAILY_REFRESH_SECONDS per partition
+    (the automation's cadence): True when every selected table has every partition of this run
+    materialised that recently, so this run's dbt process (about 5 s) is skipped; the next micro-batch
+    or the 5-minute automation picks up this run's rows."""
+    import time
+
+    partitions = set(context.partition_keys)
+    since = time.time() - DAILY_REFRESH_SECONDS
+    for key in context.selected_asset_keys:
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=sorted(partitions), after_timestamp=since),
+            limit=len(partitions) * 50,
+        ).records
+        if {r.partition_key for r in records} != partitions:
+            return False
+    context.log.info(
+        "dbt daily: %s refreshed less than %d s ago; left to the next run",
+        ", ".join(sorted(partitions)),
+        DAILY_REFRESH_SECONDS,
+    )
+    return True
 
 
 def _with_definition(event, fingerprint: str):
@@ -194,6 +221,11 @@ def build_defs() -> dg.Definitions:
         name="trackai_dbt_daily",
     )
     def trackai_dbt_daily(context: dg.AssetExecutionContext, dbt: TrackaiDbtCliResource):
+        in_micro_batch = (
+            context.run.job_name == keys.MICRO_BATCH_JOB and not context.selected_asset_check_keys
+        )
+        if in_micro_batch and _daily_refreshed_recently(context):
+            return
         window = context.partition_time_window
         yield from dbt.build(context, ["build", *vars_arg(partition_vars(window.start, window.end))])
 

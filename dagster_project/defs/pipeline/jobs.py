@@ -12,7 +12,7 @@ from dagster_project.lib.keys import ANALYTICS_PREFIX, MICRO_BATCH_JOB, MICRO_BA
 # Group "pipeline" (micro-batch + dispatch) and every dbt model ("analytics/*"), so each micro-batch leaves
 # every mart materialised: the views (dbt runs only when a definition changed or a view is missing; else
 # they are recorded as current, their rows follow the tables just written) and the daily table for the
-# run's days (a real dbt run).
+# run's days (a real dbt run, at most every 5 minutes per day: dagster_project.defs.dbt).
 # Without the asset checks: they run on the quality_* schedules and the dbt marts automation. In the
 # job, every run process imported Great Expectations + scipy for one contract check (bench P6: 23 s of a
 # 39 s cold run), and dbt tests would add a second dbt pass.
