@@ -30,6 +30,21 @@ def console_database_url(settings: Settings) -> str:
     return trackai_db.with_user(trackai_db.database_url(settings), ROLE)
 
 
+def refuse_privileged(conn: psycopg.Connection) -> None:
+    """Row-level security does not apply to a superuser or a BYPASSRLS role: the console refuses both."""
+    row = conn.execute(
+        "SELECT current_user AS who, r.rolsuper, r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user"
+    ).fetchone()
+    who, superuser, bypass = (
+        (row["who"], row["rolsuper"], row["rolbypassrls"]) if isinstance(row, dict) else row
+    )
+    if superuser or bypass:
+        raise RuntimeError(
+            f"the console must not connect as {who} (superuser or BYPASSRLS): row-level security would not "
+            "apply. Use the role trackai_console (TRACKAI_CONSOLE_DATABASE_URL)."
+        )
+
+
 class Database:
     def __init__(self, url: str, pool_size: int = 4) -> None:
         self.url = url
@@ -54,14 +69,7 @@ class Database:
         )
         self.pool.open(wait=True, timeout=30)
         with self.pool.connection() as conn:
-            row = conn.execute(
-                "SELECT current_user AS who, r.rolsuper, r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user"
-            ).fetchone()
-        if row["rolsuper"] or row["rolbypassrls"]:
-            raise RuntimeError(
-                f"the console must not connect as {row['who']} (superuser or BYPASSRLS): row-level security "
-                "would not apply. Use the role trackai_console (TRACKAI_CONSOLE_DATABASE_URL)."
-            )
+            refuse_privileged(conn)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -44,6 +44,16 @@ def test_login_logout_and_a_closed_session_stays_closed(app, world: World) -> No
         assert again.status_code == 303 and again.headers["location"].startswith("/login")
 
 
+def test_the_console_refuses_to_run_as_a_role_that_bypasses_row_level_security(world: World) -> None:
+    from fastapi.testclient import TestClient
+
+    from console.app import create_app
+
+    app = create_app(Settings(), database_url=world.url)  # the tests' superuser
+    with pytest.raises(RuntimeError, match="superuser or BYPASSRLS"), TestClient(app):
+        pass
+
+
 def test_login_attempts_are_rate_limited(world: World) -> None:
     limited = console_app(world.url, login_max_failures_email=3)
     with Browserish(limited) as b:

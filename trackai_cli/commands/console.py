@@ -27,8 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import psycopg
     import uvicorn
 
+    from console.db import console_database_url, refuse_privileged
     from trackai import db, migrations
     from trackai.settings import get_settings
 
@@ -37,6 +39,10 @@ def _serve(args: argparse.Namespace) -> int:
     pending = migrations.pending_count(url, settings.sql_dir)
     if pending:
         raise RuntimeError(f"{pending} migration(s) pending: run `trackai db upgrade` first")
+    with psycopg.connect(
+        console_database_url(settings)
+    ) as conn:  # one clear line instead of a failed startup
+        refuse_privileged(conn)
     host, port = args.host or settings.console.host, args.port or settings.console.port
     print(f"trackai console: http://{host}:{port} (public URL {settings.console.public_url})")
     uvicorn.run(
