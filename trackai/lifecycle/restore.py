@@ -16,7 +16,7 @@ from pathlib import Path
 
 from trackai.lifecycle import basebackup, pgtools, wal
 from trackai.lifecycle.basebackup import BackupInfo
-from trackai.lifecycle.server import PrivateServer, free_port, wal_command
+from trackai.lifecycle.server import PrivateServer, free_port, sealing_env, wal_command
 from trackai.lifecycle.store import ObjectStore
 from trackai.settings import Settings, get_settings
 
@@ -100,7 +100,7 @@ def restore(
     (datadir / "recovery.signal").touch()
     datadir.chmod(0o700)
     prefetched = prefetch_wal(store, info, workdir / f"{datadir.name}.wal", settings)
-    server = PrivateServer(datadir, free_port(), settings)
+    server = PrivateServer(datadir, free_port(), settings, sealing_env(settings))
     conf = {
         "restore_command": prefetched_restore_command(prefetched),
         "recovery_target_action": "promote",

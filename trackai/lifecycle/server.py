@@ -34,6 +34,15 @@ def wal_command(action: str) -> str:
     return f"{shlex.quote(sys.executable)} -m trackai.lifecycle.wal {action} {placeholders}"
 
 
+def sealing_env(settings: Settings | None) -> dict[str, str]:
+    """The key the server's archive/restore commands seal WAL with, for a private server started here:
+    in development the key is a file only our account may read, and the server runs as another one."""
+    from trackai import secrets
+    from trackai.settings import get_settings
+
+    return {"TRACKAI_SECRET_KEY": secrets._key(settings or get_settings()).decode()}  # the one key resolver
+
+
 @dataclass
 class PrivateServer:
     datadir: Path
@@ -66,7 +75,7 @@ class PrivateServer:
             settings=settings,
             as_server_user=True,
         )
-        server = cls(datadir, free_port(), settings, dict(env or {}))
+        server = cls(datadir, free_port(), settings, {**sealing_env(settings), **(env or {})})
         conf = {
             "wal_level": "replica",
             "max_wal_senders": "4",
