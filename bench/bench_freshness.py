@@ -184,10 +184,11 @@ class Pipeline:
 
 def post_pair(client: httpx.Client, pipeline: Pipeline, n: int, tag: str) -> tuple[str, float]:
     """A click, then the purchase of the same session; returns (event_id, time the webhook was sent)."""
+    from trackai.core.session_id import new_session_id
     from trackai_cli.gateway_samples import build_payload
     from trackai_cli.gateway_signing import sign_request
 
-    session = f"tai_fresh_{tag}_{n:04d}"
+    session = new_session_id()  # the ingest service accepts only the snippet's id shape
     order = f"fresh-{tag}-{n:04d}"
     fbclid = f"IwAR{tag}{n:04d}"
     click = client.post(
