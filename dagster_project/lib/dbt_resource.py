@@ -29,7 +29,6 @@ from dagster_dbt import DbtCliResource
 
 from dagster_project.lib.dbt_runner import (
     DBT_PROJECT_DIR,
-    MANIFEST_PATH,
     dbt_env,
     dbt_executable,
     postgres_dbt_lock,
@@ -108,10 +107,18 @@ class TrackaiDbtCliResource(DbtCliResource):
         return None
 
 
-def keep_partial_parse(target_path: Path, shared: Path = MANIFEST_PATH.parent) -> None:
+def shared_target_path() -> Path:
+    """Where dagster-dbt copies the partial-parse state from before each invocation: DBT_TARGET_PATH,
+    else dbt/target (relative paths are inside the project, as dagster-dbt resolves them)."""
+    configured = Path(os.environ.get("DBT_TARGET_PATH", "target"))
+    return configured if configured.is_absolute() else DBT_PROJECT_DIR / configured
+
+
+def keep_partial_parse(target_path: Path, shared: Path | None = None) -> None:
     """Make ``target_path``'s partial-parse state the one the next invocation starts from (atomic)."""
     source = target_path / PARTIAL_PARSE
-    if not source.exists():
+    shared = shared or shared_target_path()
+    if not source.exists() or not shared.is_dir():
         return
     fd, tmp = tempfile.mkstemp(dir=shared, prefix=".partial_parse.")
     os.close(fd)

@@ -124,3 +124,20 @@ def test_missing_views_lists_what_is_not_a_view(conn, manifest):
         "analytics.dim_tenants",
         "analytics.nope",
     ]
+
+
+def test_partial_parse_state_is_kept_where_the_next_invocation_reads_it(monkeypatch, tmp_path):
+    from dagster_project.lib.dbt_resource import keep_partial_parse, shared_target_path
+
+    monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
+    assert shared_target_path() == dbt_runner.MANIFEST_PATH.parent
+    shared, invocation = tmp_path / "target", tmp_path / "target" / "trackai_dbt_daily-abc-123"
+    invocation.mkdir(parents=True)
+    monkeypatch.setenv("DBT_TARGET_PATH", str(shared))  # e.g. a test's or a deployment's own target dir
+    assert shared_target_path() == shared
+    keep_partial_parse(invocation)  # nothing written by dbt: nothing to keep
+    assert not (shared / "partial_parse.msgpack").exists()
+    (invocation / "partial_parse.msgpack").write_bytes(b"state")
+    keep_partial_parse(invocation)
+    assert (shared / "partial_parse.msgpack").read_bytes() == b"state"
+    assert sorted(p.name for p in shared.iterdir()) == ["partial_parse.msgpack", invocation.name]
