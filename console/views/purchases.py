@@ -26,14 +26,6 @@ def _date(value: str | None) -> date | None:
         return None
 
 
-def _cursor(value: str | None) -> tuple[date, int] | None:
-    if not value or ":" not in value:
-        return None
-    day, _, arrival = value.partition(":")
-    parsed = _date(day)
-    return (parsed, int(arrival)) if parsed and arrival.isdigit() else None
-
-
 def _hash(value: str | None) -> str | None:
     return value if value and pii.is_sha256_hex(value) else None
 
@@ -55,14 +47,14 @@ def purchases(request: Request) -> Response:
     )
     with s.database.tenant_tx(tenant_id) as conn:
         rows, cursor = queries.purchases_page(
-            conn, tenant_id, filters, _cursor(q.get("after")), s.settings.console.page_size
+            conn,
+            tenant_id,
+            filters,
+            queries.decode_cursor(q.get("after"), filters.state),
+            s.settings.console.page_size,
         )
     kept = {k: v for k, v in q.items() if k != "after" and v}
-    next_url = (
-        f"/purchases?{urlencode({**kept, 'after': f'{cursor[0].isoformat()}:{cursor[1]}'})}"
-        if cursor
-        else None
-    )
+    next_url = f"/purchases?{urlencode({**kept, 'after': queries.encode_cursor(cursor)})}" if cursor else None
     search_kind = queries.Search(filters.order_id, filters.email_hash, filters.phone_hash).kind
     return web.render(
         request,
@@ -104,7 +96,7 @@ def purchase(request: Request, gateway: str, order_id: str) -> Response:
         raise HTTPException(404)
     s = web.state(request)
     with s.database.tenant_tx(tenant_id) as conn:
-        found = queries.journey(conn, tenant_id, gateway, order_id[:200])
+        found = queries.journey(conn, tenant_id, gateway, order_id[:200], s.settings.match.lookback_days + 1)
     if found is None:
         raise HTTPException(404)
     return web.render(request, "purchase.html", nav="purchases", **found)

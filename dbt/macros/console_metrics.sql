@@ -1,5 +1,5 @@
 {#- The seller console's daily metrics (dbt/models/marts/console), defined once for the days stored in
-  console_daily_metrics and the live days of console_daily_metrics_recent.
+  console_daily_metrics and the live day of console_daily_metrics_today.
 
   Per tenant and UTC day, two populations, each on its own day: approved purchases on their purchase day
   (partition_date), and events Meta accepted on the day they were sent. Every column is additive, so any

@@ -191,7 +191,7 @@ def test_state_filters_select_exactly_the_rows_of_each_shown_state(world: World)
             state: {
                 r[0]
                 for r in c.execute(
-                    f"SELECT order_id FROM analytics.console_purchase_journeys WHERE tenant_id = %s AND {STATE_FILTERS[state]}",
+                    f"SELECT order_id FROM analytics.console_purchase_journeys WHERE tenant_id = %s AND {STATE_FILTERS[state].format(j='')}",
                     (world.b.tenant_id,),
                 )
             }
@@ -230,7 +230,7 @@ def test_stored_and_live_days_are_the_same_rule(world: World) -> None:
             "SELECT * FROM analytics.console_daily_metrics WHERE metric_date = (now() AT TIME ZONE 'UTC')::date ORDER BY tenant_id"
         ).fetchall()
         live = c.execute(
-            "SELECT * FROM analytics.console_daily_metrics_recent WHERE metric_date = (now() AT TIME ZONE 'UTC')::date ORDER BY tenant_id"
+            "SELECT * FROM analytics.console_daily_metrics_today WHERE metric_date = (now() AT TIME ZONE 'UTC')::date ORDER BY tenant_id"
         ).fetchall()
     drop = {"computed_at", "is_final"}
     assert [{k: v for k, v in r.items() if k not in drop} for r in stored] == live

@@ -11,7 +11,7 @@
 -- so a missing day is visibly missing). Dagster refreshes the latest day every 5 minutes and yesterday at
 -- 00:30 UTC (tag `daily`, window from vars min_date/max_date); a first build covers
 -- var('history_start_date') .. today. `is_final`: computed after the day ended, so the console reads it
--- as is; other days it computes live (console_daily_metrics_recent). Row-level security: post-hook
+-- as is; today it computes live (console_daily_metrics_today). Row-level security: post-hook
 -- (dbt_project.yml, console.enforce_tenant_rls).
 {% if is_incremental() or var('min_date', '') %}
     {% set lo = partition_min_date() %}

@@ -1,5 +1,6 @@
 -- One row per purchase (order) with where it is on its way to Meta: the match (stage, keys, score, the
--- click), the queue state and, when it failed for good, the DLQ entry. `dispatch_state`:
+-- click's id and landing URL; the click itself is in console_clicks), the queue state and, when it failed
+-- for good, the DLQ entry. `dispatch_state`:
 --   not_approved (never paid) | waiting (paid, not queued yet) | pending | failed | sent | dlq
 --   (macro console_dispatch_state).
 -- The console filters on the raw columns (queue_status, attempts, match_stage...) so the planner can
@@ -25,8 +26,6 @@ select
     m.matched_keys,
     m.click_id,
     m.landing_url as click_landing_url,
-    k.occurred_at as click_occurred_at,
-    k.event_type as click_event_type,
     m.matched_at,
     q.status as queue_status,
     q.attempts,
@@ -49,6 +48,5 @@ select
 from {{ source('core', 'purchases') }} as p
 left join {{ source('core', 'matches') }} as m
     on m.tenant_id = p.tenant_id and m.gateway = p.gateway and m.order_id = p.order_id
-left join {{ source('landing', 'clicks') }} as k on k.click_id = m.click_id
 left join {{ source('ops', 'dispatch_queue') }} as q on q.event_id = p.event_id
 left join {{ source('ops', 'dlq') }} as d on d.event_id = p.event_id

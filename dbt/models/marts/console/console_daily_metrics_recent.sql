@@ -1,4 +1,0 @@
--- The same metrics as console_daily_metrics, computed at query time for yesterday and today (UTC): the
--- days the stored table may not have final yet. A security_invoker view: the reader's row-level security
--- applies to every table underneath.
-{{ console_daily_metrics_sql("((now() at time zone 'UTC')::date - 1)", "((now() at time zone 'UTC')::date + 1)") }}
