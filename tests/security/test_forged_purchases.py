@@ -441,10 +441,14 @@ def test_verification_asset_and_alarm_in_dagster(conn, pg_url, make_tenant, inge
         PERFECTPAY_PRODUCT,
     )
     run_batch(pg_url, mode="incremental")
-    result = dg.materialize(
-        [purchase_verifications, purchase_verification_anomalies],
-        resources={"postgres": PostgresResource(url=pg_url)},
-    )
+    # An instance of our own, entered: the materialization must not depend on instance state that
+    # earlier tests left behind in Dagster's context variables.
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [purchase_verifications, purchase_verification_anomalies],
+            resources={"postgres": PostgresResource(url=pg_url)},
+            instance=instance,
+        )
     assert result.success
     assert verdict_of(conn, tenant_id, "PPCPDAGSTER")[:2] == ("rejected", "amount_out_of_range")
     (check,) = result.get_asset_check_evaluations()

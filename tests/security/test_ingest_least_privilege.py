@@ -103,17 +103,19 @@ def test_the_app_itself_refuses_an_owner_role_in_production(pg_url: str) -> None
         assert client.get("/ready").status_code == 200
 
 
-def test_a_configured_database_needs_an_explicit_env(pg_url: str, monkeypatch) -> None:
+def test_a_configured_database_needs_an_explicit_env(monkeypatch) -> None:
+    # Any server but the embedded one (whose socket lives in data_dir): the check runs before connecting.
+    other = "postgresql://trackai_app_rw@127.0.0.1:1/trackai"
     env = {k: v for k, v in os.environ.items() if k != "TRACKAI_ENV"}
-    env["TRACKAI_DATABASE_URL"] = pg_url
+    env["TRACKAI_DATABASE_URL"] = other
     result = _serve(env)
     assert result.returncode == 1 and "TRACKAI_ENV is not set" in result.stderr, result.stderr
 
     monkeypatch.delenv("TRACKAI_ENV", raising=False)
     monkeypatch.delenv("TRACKAI_DATABASE_URL", raising=False)
     with pytest.raises(SettingsError, match="TRACKAI_ENV"):
-        require_explicit_env(Settings(ingest_database_url=pg_url))
+        require_explicit_env(Settings(ingest_database_url=other))
     assert require_explicit_env(Settings()).env == "development"  # the embedded database: no change
     embedded = f"postgresql://postgres:@/trackai?host={Settings().data_dir / 'pgdata'}"  # demo, dev, bench
     assert require_explicit_env(Settings(database_url=embedded)).env == "development"
-    assert require_explicit_env(Settings(env="development", database_url=pg_url)).env == "development"
+    assert require_explicit_env(Settings(env="development", database_url=other)).env == "development"
