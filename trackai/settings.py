@@ -182,7 +182,8 @@ class ConsoleSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the console listens on.")
     port: int = Field(8090, ge=1, le=65535, description="Port the console listens on.")
     public_url: str = Field(
-        "http://127.0.0.1:8090", description="Base URL of the console (invite links; https makes cookies Secure)."
+        "http://127.0.0.1:8090",
+        description="Base URL of the console (invite links; https makes cookies Secure).",
     )
     database_url: str | None = Field(
         None,
@@ -194,12 +195,18 @@ class ConsoleSettings(BaseSettings):
         min_length=32,
         description="Signs session and CSRF cookies (32+ chars). Unset: derived from TRACKAI_SECRET_KEY.",
     )
-    session_hours: float = Field(12.0, gt=0, description="A login lasts this long (signed cookie and server side).")
+    session_hours: float = Field(
+        12.0, gt=0, description="A login lasts this long (signed cookie and server side)."
+    )
     cookie_secure: Literal["auto", "true", "false"] = Field(
         "auto", description="Secure cookies: auto = when public_url is https."
     )
-    login_max_failures_email: int = Field(5, ge=1, description="Failed logins per e-mail per window before 429.")
-    login_max_failures_ip: int = Field(30, ge=1, description="Failed logins per client IP per window before 429.")
+    login_max_failures_email: int = Field(
+        5, ge=1, description="Failed logins per e-mail per window before 429."
+    )
+    login_max_failures_ip: int = Field(
+        30, ge=1, description="Failed logins per client IP per window before 429."
+    )
     login_window_minutes: int = Field(15, ge=1, description="Window of the login rate limits.")
     invite_hours: float = Field(72.0, gt=0, description="Invite and password-reset links expire after this.")
     page_size: int = Field(50, ge=5, le=500, description="Rows per page (purchases, failures).")
@@ -226,7 +233,9 @@ class LifecycleSettings(BaseSettings):
 
     model_config = _group("TRACKAI_LIFECYCLE_")
 
-    s3_bucket: str = Field("", description="Bucket holding backups and the archive (empty: lifecycle jobs off).")
+    s3_bucket: str = Field(
+        "", description="Bucket holding backups and the archive (empty: lifecycle jobs off)."
+    )
     s3_endpoint_url: str = Field(
         "", description="S3-compatible endpoint, e.g. http://127.0.0.1:9000 (empty: AWS for the region)."
     )
@@ -234,9 +243,13 @@ class LifecycleSettings(BaseSettings):
     s3_sse: Literal["AES256", "aws:kms", "none"] = Field(
         "AES256", description="Server-side encryption asked on every object (none: the store has no SSE)."
     )
-    s3_kms_key_id: str = Field("", description="KMS key for s3_sse=aws:kms (empty: the bucket's default key).")
+    s3_kms_key_id: str = Field(
+        "", description="KMS key for s3_sse=aws:kms (empty: the bucket's default key)."
+    )
     backup_prefix: str = Field("backups/", description="Key prefix of base backups, WAL and drill reports.")
-    archive_prefix: str = Field("archive/", description="Key prefix of the Parquet archive (one object per day).")
+    archive_prefix: str = Field(
+        "archive/", description="Key prefix of the Parquet archive (one object per day)."
+    )
     backup_database_url: str | None = Field(
         None,
         description="Connection for pg_basebackup, restore points and drill checksums (REPLICATION, "
@@ -248,20 +261,30 @@ class LifecycleSettings(BaseSettings):
         26, gt=0, description="No verified base backup younger than this: ERROR (backup freshness alarm)."
     )
     wal_max_lag_minutes: float = Field(
-        15, gt=0, description="WAL not archived for this long, or archiving failing: ERROR (backup freshness)."
+        15,
+        gt=0,
+        description="WAL not archived for this long, or archiving failing: ERROR (backup freshness).",
     )
-    drill_cron: str = Field("0 4 1,15 * *", description="When the restore drill runs (cron, UTC; fortnightly).")
-    drill_max_age_days: float = Field(16, gt=0, description="No green restore drill younger than this: ERROR.")
+    drill_cron: str = Field(
+        "0 4 1,15 * *", description="When the restore drill runs (cron, UTC; fortnightly)."
+    )
+    drill_max_age_days: float = Field(
+        16, gt=0, description="No green restore drill younger than this: ERROR."
+    )
     drill_dir: Path | None = Field(None, description="Where drills restore (empty: <data_dir>/restore).")
     pg_bin_dir: Path | None = Field(
         None, description="Postgres client/server binaries of the source's major version (empty: pgserver's)."
     )
-    backup_chunk_mib: int = Field(64, ge=1, le=1024, description="Base backups are uploaded in chunks of this size.")
+    backup_chunk_mib: int = Field(
+        64, ge=1, le=1024, description="Base backups are uploaded in chunks of this size."
+    )
     hot_window_days: int = Field(
         30, ge=8, description="Days kept in Postgres; older daily partitions are archived, verified, dropped."
     )
     partitions_ahead_days: int = Field(7, ge=1, le=90, description="Daily partitions created ahead of today.")
-    archive_cron: str = Field("30 2 * * *", description="When partitions are created ahead and archived (cron).")
+    archive_cron: str = Field(
+        "30 2 * * *", description="When partitions are created ahead and archived (cron)."
+    )
 
 
 class Settings(BaseSettings):
@@ -427,7 +450,9 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     verify: VerifySettings = Field(default_factory=VerifySettings)  # purchase verification (finding 3)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)  # seller console (issue 15)
-    meta_quality: MetaQualitySettings = Field(default_factory=MetaQualitySettings)  # Meta's EMQ pull (issue 15)
+    meta_quality: MetaQualitySettings = Field(
+        default_factory=MetaQualitySettings
+    )  # Meta's EMQ pull (issue 15)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)  # backups, archive (issue 19)
 
     @field_validator("secret_key")
