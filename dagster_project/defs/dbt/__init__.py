@@ -96,14 +96,6 @@ DEFINITION_METADATA = "trackai/dbt_definition"
 DAILY_REFRESH_SECONDS = 300  # in a micro-batch, a daily partition rebuilt less than this ago is left alone
 
 
-@cache
-def _manifest(path) -> dict:
-    import json
-
-    with open(path) as f:
-        return json.load(f)
-
-
 def _rebuild_reason(context: dg.AssetExecutionContext, dbt, manifest: dict, fingerprint: str) -> str | None:
     """Why the selected views need dbt in this micro-batch, or None when their definitions are current:
     each was last materialised from this project definition and exists in Postgres."""
@@ -184,6 +176,7 @@ def build_defs() -> dg.Definitions:
         return dg.Definitions()
 
     from dagster_dbt import dbt_assets
+    from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 
     from dagster_project.lib.dbt_resource import TrackaiDbtCliResource, dbt_resource
     from dagster_project.lib.dbt_views import definition_fingerprint
@@ -199,7 +192,8 @@ def build_defs() -> dg.Definitions:
         name="trackai_dbt_views",
     )
     def trackai_dbt_views(context: dg.AssetExecutionContext, dbt: TrackaiDbtCliResource):
-        manifest = _manifest(project.manifest_path)
+        # the manifest these assets were built from, not the file as another `dbt parse` may have left it
+        manifest = get_manifest_and_translator_from_dbt_assets([context.assets_def])[0]
         fingerprint = definition_fingerprint(manifest)
         if context.run.job_name == keys.MICRO_BATCH_JOB and not context.selected_asset_check_keys:
             reason = _rebuild_reason(context, dbt, manifest, fingerprint)
