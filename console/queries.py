@@ -366,8 +366,13 @@ def journey(
         click = conn.execute(  # bounded on occurred_at: landing.clicks is partitioned by day
             """SELECT occurred_at, event_type, landing_url FROM analytics.console_clicks
                 WHERE tenant_id = %s AND click_id = %s
-                  AND occurred_at >= %s - make_interval(days => %s) AND occurred_at <= %s + interval '1 day'""",
-            (tenant_id, head["click_id"], head["approved_at"], click_window_days, head["approved_at"]),
+                  AND occurred_at >= %s AND occurred_at <= %s""",
+            (
+                tenant_id,
+                head["click_id"],
+                head["approved_at"] - timedelta(days=click_window_days),
+                head["approved_at"] + timedelta(days=1),
+            ),
         ).fetchone()
     deliveries = conn.execute(
         """SELECT received_at, event_type, status, gateway_status, amount, currency, delivery_key

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+import psycopg
 import pytest
 from console_seed import PASSWORD, World
 
@@ -148,13 +149,15 @@ def test_every_page_with_demo_data(page, console_server, world: World, screensho
         assert all(t in body for t in texts), (name, [t for t in texts if t not in body])
         assert accessible(page) == [], name
         shot(page, screenshot_dir, name)
+    with psycopg.connect(world.url, autocommit=True) as c:  # a purchase matched to its click by session id
+        matched_order, landing_url = c.execute(
+            """SELECT m.order_id, m.landing_url FROM core.matches m
+                WHERE m.tenant_id = %s AND m.stage = 'deterministic' ORDER BY m.order_id LIMIT 1""",
+            (world.a.tenant_id,),
+        ).fetchone()
     page.goto(base + "/purchases")
-    page.get_by_role("link", name=world.a.purchases[0].order_id).click()
-    assert (
-        page.get_by_role("heading", level=1)
-        .inner_text()
-        .startswith(f"Pedido {world.a.purchases[0].order_id}")
-    )
+    page.get_by_role("link", name=matched_order).click()
+    assert page.get_by_role("heading", level=1).inner_text().startswith(f"Pedido {matched_order}")
     journey = page.inner_text("main")
     for step in (
         "1. Webhooks recebidos do gateway",
@@ -163,7 +166,10 @@ def test_every_page_with_demo_data(page, console_server, world: World, screensho
         "4. Resposta da Meta",
     ):
         assert step in journey
-    assert "fbtrace_id" in journey and "R$" in journey
+    assert "fbtrace_id" in journey and "R$" in journey and "Determinístico (sessão)" in journey
+    assert landing_url in journey and "sessão do snippet" in journey
+    click_at = page.locator("dt", has_text="Clique em").locator("xpath=following-sibling::dd").inner_text()
+    assert re.fullmatch(r"\d{2}/\d{2}/\d{4} \d{2}:\d{2}", click_at), click_at
     assert accessible(page) == []
     shot(page, screenshot_dir, "purchase-journey")
     # money and dates in pt-BR
