@@ -381,7 +381,7 @@ def print_summary(url: str, alarms: list, accepted: dict) -> None:
             keys.setdefault(tenant_id, Counter()).update(
                 k for k in EMQ_WEIGHTS if user_data.get(k) not in (None, "", [])
             )
-    header = f"{'tenant':22} {'purchases':>9} {'determ.':>13} {'fbclid':>6} {'prob.':>5} {'rate':>6} {'sent':>5} {'DLQ':>4} {'EMQ*':>5}"
+    header = f"{'tenant':22} {'purchases':>9} {'determ.':>13} {'semi':>6} {'prob.':>5} {'rate':>6} {'sent':>5} {'DLQ':>4} {'EMQ*':>5}"
     print("Totals in this database (every demo run so far):")
     print(header)
     print("-" * len(header))
@@ -407,7 +407,24 @@ def print_summary(url: str, alarms: list, accepted: dict) -> None:
     for alarm in alarms:
         state = "ok  " if alarm.passed else alarm.severity
         print(f"  [{state}] {alarm.name}: {alarm.value} (threshold {alarm.threshold})")
+    print_console_logins(url)
+    lifecycle = get_settings().lifecycle
+    print(
+        f"Backups: {'to s3://' + lifecycle.s3_bucket if lifecycle.s3_bucket else 'off'} "
+        "(TRACKAI_LIFECYCLE_S3_BUCKET; `trackai backup status`, docs/backups.md)"
+    )
     print(
         "\nNext: `make dev` opens the Dagster UI (http://127.0.0.1:3000, lineage: landing → matches → dedupe →"
-        " dispatch → marts); `make docs` then `make docs-serve` for the dbt docs."
+        " dispatch → marts) and the seller console; `make docs` then `make docs-serve` for the dbt docs."
     )
+
+
+def print_console_logins(url: str) -> None:
+    """The seller console's address and one demo login per demo tenant plus the operator (made idempotently)."""
+    from trackai.console_data.users import ensure_demo_users
+
+    with db.connect(url) as conn:
+        logins = ensure_demo_users(conn, [spec["tenant_id"] for spec in DEMO_TENANTS])
+    print(f"Seller console ({get_settings().console.public_url}, started by `make dev`); demo logins:")
+    for login in logins:
+        print(f"  {login.tenant_name[:22]:22} {login.email} / {login.password}")

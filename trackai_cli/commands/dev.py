@@ -64,9 +64,11 @@ def _dev(args: argparse.Namespace) -> int:
             commands.append([os.path.join(bin_dir, "trackai"), "serve"])
         else:
             print("trackai dev: `trackai serve` is not available yet; starting Dagster only", file=sys.stderr)
+        commands.append([os.path.join(bin_dir, "trackai"), "console"])
     procs = [subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, start_new_session=True) for cmd in commands]
     print(
-        f"trackai dev: Dagster UI http://127.0.0.1:{args.dagster_port} (DAGSTER_HOME={env['DAGSTER_HOME']})",
+        f"trackai dev: Dagster UI http://127.0.0.1:{args.dagster_port} (DAGSTER_HOME={env['DAGSTER_HOME']}),"
+        f" seller console {get_settings().console.public_url}",
         file=sys.stderr,
     )
     try:
