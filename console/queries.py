@@ -8,6 +8,7 @@ the row-level security quals and serve from an index.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -283,7 +284,19 @@ Cursor = tuple[date, int] | tuple[datetime, str]
 def purchases_page(
     conn: psycopg.Connection, tenant_id: str, f: PurchaseFilters, after: Cursor | None, size: int
 ) -> tuple[list[dict], Cursor | None]:
-    """One page, newest first, and the next page's cursor (keyset, never OFFSET).
+    """One page, newest first, and the next page's cursor (keyset, never OFFSET)."""
+    sql, params, next_of = purchases_query(tenant_id, f, after, size)
+    rows = conn.execute(sql, params).fetchall()
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, (next_of(rows[-1]) if more and rows else None)
+
+
+def purchases_query(
+    tenant_id: str, f: PurchaseFilters, after: Cursor | None, size: int
+) -> tuple[str, list, Callable[[dict], Cursor]]:
+    """The SQL of one purchases page (size + 1 rows: the extra one says there is a next page), its
+    parameters, and how to read the next cursor from a row (bench P7 explains this very SQL).
 
     Most lists walk the tenant's purchases on (partition_date, first_conversion_id). A rare sending state
     (pending, failed, in the DLQ) walks the tenant's open events instead, newest event first on
@@ -325,10 +338,7 @@ def purchases_page(
             params += [after[0], after[1]]
         sql += " ORDER BY j.partition_date DESC, j.first_conversion_id DESC LIMIT %s"
         next_of = lambda row: (row["partition_date"], row["first_conversion_id"])  # noqa: E731
-    rows = conn.execute(sql, [*params, size + 1]).fetchall()
-    more = len(rows) > size
-    rows = rows[:size]
-    return rows, (next_of(rows[-1]) if more and rows else None)
+    return sql, [*params, size + 1], next_of
 
 
 def encode_cursor(cursor: Cursor) -> str:
