@@ -36,7 +36,7 @@ from trackai.dispatch.delivery import Clock, Deliverer, Destination
 from trackai.dispatch.policy import DispatchOptions
 from trackai.dispatch.sender import Sender
 from trackai.dispatch.store import QueuedEvent
-from trackai_cli.capi_mock.server import free_port
+from trackai.net import free_port
 
 TENANT = "6f1c8a8e-0000-4000-8000-00000000beef"
 PIXEL = "987654321"

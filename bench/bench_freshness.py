@@ -48,7 +48,8 @@ from _report import Target, publish  # noqa: E402
 
 from trackai import db, migrations  # noqa: E402
 from trackai.core.event_id import event_id  # noqa: E402
-from trackai_cli.capi_mock.server import MockServer, free_port  # noqa: E402
+from trackai.net import free_port  # noqa: E402
+from trackai_cli.capi_mock.server import MockServer  # noqa: E402
 
 GATEWAY = "stripe"
 

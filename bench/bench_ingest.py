@@ -55,7 +55,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from _report import Target, publish  # noqa: E402
 
 from trackai import db, migrations  # noqa: E402
-from trackai_cli.capi_mock.server import free_port  # noqa: E402
+from trackai.net import free_port  # noqa: E402
 from trackai_cli.commands.serve import GUARDED_PROTOCOL  # noqa: E402
 
 GATEWAY = "stripe"

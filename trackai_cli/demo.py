@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from trackai import db, embedded_pg, migrations, tenants
+from trackai.net import free_port
 from trackai.settings import get_settings, reset_settings_cache
 from trackai_cli.demo_traffic import PlannedPurchase, TrafficPlan, Visitor, plan_traffic
 
@@ -83,12 +83,6 @@ class Progress:
 
     def done(self, detail: str) -> None:
         print(f"      {detail} ({time.perf_counter() - self.started:.1f}s elapsed)", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -17,7 +17,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ import psycopg
 import pytest
 
 from trackai import db
+from trackai.net import free_port as _free_port
 
 # The console's one known start-up failure as trackai_console (its pending-migrations check); anything
 # else failing there fails the smoke.
@@ -46,12 +46,6 @@ pytestmark = [
         reason="SMOKE_IMAGE is not set: `make smoke-containers` builds the image and runs this test",
     ),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _podman_env() -> dict[str, str]:

@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ import pytest
 import yaml
 
 from trackai import db
+from trackai.net import free_port as _free_port
 from trackai.settings import REPO_ROOT
 
 PROMETHEUS = shutil.which("prometheus")
@@ -44,12 +44,6 @@ pytestmark = [
         reason="needs Debian's prometheus and prometheus-alertmanager (.ci/run installs them)",
     ),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Receiver:

@@ -111,7 +111,7 @@ def test_cli_serves(tmp_path):
     import subprocess
     import sys
 
-    from trackai_cli.capi_mock.server import free_port
+    from trackai.net import free_port
 
     port = free_port()
     record = tmp_path / "accepted.jsonl"

@@ -19,8 +19,8 @@ import uvicorn
 
 from ingest_service.main import create_app
 from trackai import db
+from trackai.net import free_port
 from trackai.settings import Settings
-from trackai_cli.ingest_latency import free_port
 
 
 @pytest.fixture(scope="module")

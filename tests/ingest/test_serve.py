@@ -9,9 +9,10 @@ import psycopg
 
 from trackai import db
 from trackai.core.session_id import new_session_id
+from trackai.net import free_port
 from trackai_cli.gateway_samples import build_payload
 from trackai_cli.gateway_signing import sign_request
-from trackai_cli.ingest_latency import create_bench_tenant, free_port, run, start_server, wait_ready
+from trackai_cli.ingest_latency import create_bench_tenant, run, start_server, wait_ready
 
 
 def test_trackai_serve_end_to_end(pg_url: str) -> None:

@@ -180,7 +180,7 @@ def _dispatch_main(argv: list[str]) -> int:
 
 
 def free_port() -> int:
-    from trackai_cli.capi_mock.server import free_port as _free_port
+    from trackai.net import free_port as _free_port
 
     return _free_port()
 

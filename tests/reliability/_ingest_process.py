@@ -14,7 +14,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,18 +31,13 @@ import psycopg
 
 from trackai import db
 from trackai.core.gateways import get_gateway
+from trackai.net import free_port
 from trackai.settings import REPO_ROOT
 from trackai_cli.gateway_samples import build_payload
 from trackai_cli.gateway_signing import sign_request
 
 GATEWAYS = ("perfectpay", "hotmart", "kiwify", "stripe")
 APP_ROLE = "trackai_app_rw"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(

@@ -29,17 +29,13 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from trackai.net import free_port
+
 APP_ROLE = "trackai_app_rw"
 GATEWAYS = ("perfectpay", "hotmart", "kiwify", "stripe")
 
 
 # --- the process -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:

@@ -21,8 +21,9 @@ from fastapi.testclient import TestClient
 
 from ingest_service.core.privileges import PrivilegeError
 from ingest_service.main import create_app
-from tests.security.ingest_attack import free_port, start_service, stop_service
+from tests.security.ingest_attack import start_service, stop_service
 from trackai import db
+from trackai.net import free_port
 from trackai.settings import REPO_ROOT, Settings, SettingsError, require_explicit_env
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from trackai.lifecycle import basebackup, pgtools, wal
 from trackai.lifecycle.basebackup import BackupInfo
-from trackai.lifecycle.server import PrivateServer, free_port, sealing_env, wal_command
+from trackai.lifecycle.server import PrivateServer, sealing_env, wal_command
 from trackai.lifecycle.store import ObjectStore
+from trackai.net import free_port
 from trackai.settings import Settings, get_settings
 
 

@@ -9,7 +9,6 @@ remove.
 from __future__ import annotations
 
 import shlex
-import socket
 import sys
 import tempfile
 import time
@@ -19,13 +18,8 @@ from pathlib import Path
 import psycopg
 
 from trackai.lifecycle import pgtools
+from trackai.net import free_port
 from trackai.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wal_command(action: str) -> str:

@@ -7,7 +7,7 @@ import time
 
 import uvicorn
 
-from trackai_cli.capi_mock.server import free_port
+from trackai.net import free_port
 from trackai_cli.sales_api_mock.app import SalesApiState, create_app
 
 
