@@ -272,7 +272,18 @@ def test_token_error_stops_tenant_without_retry_storm(conn, make_tenant, fake, s
     assert {queue_status(conn, i) for i in ids} == {"blocked"}
     run_dispatch(conn, settings, sleep=NO_SLEEP, options=opts())
     assert fake.state.stats()["responses"]["auth"] == 1  # no retry storm
-    time.sleep(0.01)
+    # Explicit times instead of a sleep: the token was set two minutes ago and found invalid one minute
+    # ago, so the tenant stays blocked until the seller rotates it now.
+    conn.execute(
+        "UPDATE ops.meta_token_status SET checked_at = now() - interval '1 minute' WHERE tenant_id = %s",
+        (tenant,),
+    )
+    conn.execute(
+        """UPDATE core.tenant_secrets SET updated_at = now() - interval '2 minutes'
+            WHERE tenant_id = %s AND kind = 'meta_token'""",
+        (tenant,),
+    )
+    assert run_dispatch(conn, settings, sleep=NO_SLEEP, options=opts())["sent"] == 0
     tenants.set_secret(conn, tenant, "meta_token", "new-good-token")
     summary = run_dispatch(conn, settings, sleep=NO_SLEEP, options=opts())
     assert summary["sent"] == 3 and sorted(fake.event_ids()) == sorted([ok, *ids])
