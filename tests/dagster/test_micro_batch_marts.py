@@ -27,8 +27,7 @@ def defs():
     from dagster_project.definitions import build_all_defs
     from dagster_project.lib import dbt_runner
 
-    if not dbt_runner.MANIFEST_PATH.exists():
-        dbt_runner.prepare()
+    dbt_runner.prepare()  # the assets must be the models dbt builds now, not those of an older parse
     return build_all_defs()
 
 

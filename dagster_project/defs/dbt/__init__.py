@@ -96,6 +96,12 @@ DEFINITION_METADATA = "trackai/dbt_definition"
 DAILY_REFRESH_SECONDS = 300  # in a micro-batch, a daily partition rebuilt less than this ago is left alone
 
 
+def _in_micro_batch(context: dg.AssetExecutionContext) -> bool:
+    """A micro_batch_job run without dbt tests: the only runs where the dbt steps may skip dbt. Anything
+    else (the automation, a UI materialisation, a run with checks) always runs dbt."""
+    return context.run.job_name == keys.MICRO_BATCH_JOB and not context.selected_asset_check_keys
+
+
 def _rebuild_reason(context: dg.AssetExecutionContext, dbt, manifest: dict, fingerprint: str) -> str | None:
     """Why the selected views need dbt in this micro-batch, or None when their definitions are current:
     each was last materialised from this project definition and exists in Postgres."""
@@ -123,12 +129,10 @@ def _rebuild_reason(context: dg.AssetExecutionContext, dbt, manifest: dict, fing
 def _views_current(context: dg.AssetExecutionContext, fingerprint: str):
     """A view's rows follow its upstream tables: after this run's writes, each selected view is current
     without DDL. Recorded as a materialisation (what the UI and the freshness of the marts read)."""
-    context.log.info(
-        "dbt views: definitions unchanged, %d views current without dbt", len(context.selected_asset_keys)
-    )
     from graphlib import TopologicalSorter
 
     selected = context.selected_asset_keys
+    context.log.info("dbt views: definitions unchanged, %d views current without dbt", len(selected))
     deps = context.assets_def.asset_deps
     order = TopologicalSorter({key: deps.get(key, set()) & selected for key in selected}).static_order()
     for key in order:  # a multi-asset yields its outputs upstream first
@@ -195,7 +199,7 @@ def build_defs() -> dg.Definitions:
         # the manifest these assets were built from, not the file as another `dbt parse` may have left it
         manifest = get_manifest_and_translator_from_dbt_assets([context.assets_def])[0]
         fingerprint = definition_fingerprint(manifest)
-        if context.run.job_name == keys.MICRO_BATCH_JOB and not context.selected_asset_check_keys:
+        if _in_micro_batch(context):
             reason = _rebuild_reason(context, dbt, manifest, fingerprint)
             if reason is None:
                 yield from _views_current(context, fingerprint)
@@ -215,10 +219,7 @@ def build_defs() -> dg.Definitions:
         name="trackai_dbt_daily",
     )
     def trackai_dbt_daily(context: dg.AssetExecutionContext, dbt: TrackaiDbtCliResource):
-        in_micro_batch = (
-            context.run.job_name == keys.MICRO_BATCH_JOB and not context.selected_asset_check_keys
-        )
-        if in_micro_batch and _daily_refreshed_recently(context):
+        if _in_micro_batch(context) and _daily_refreshed_recently(context):
             return
         window = context.partition_time_window
         yield from dbt.build(context, ["build", *vars_arg(partition_vars(window.start, window.end))])
