@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets as pysecrets
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,19 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["TRACKAI_ENV"] = "development"
     os.environ.pop("TRACKAI_DATABASE_URL", None)
     reset_settings_cache()
+
+
+@pytest.fixture(autouse=True)
+def _no_dead_dagster_instance_in_context() -> Iterator[None]:
+    """Dagster keeps the current instance's state storage in a context variable; instances whose contexts
+    end out of order (a module-scoped instance beside a test's own) can leave it pointing at an instance
+    that is gone, and the next materialize() then fails with "undefined DagsterInstance weakref"."""
+    yield
+    base = sys.modules.get("dagster._core.storage.defs_state.base")  # only when a test imported Dagster
+    current = base._current_storage.get() if base is not None else None
+    ref = getattr(current, "_instance_weakref", None)
+    if ref is not None and ref() is None:
+        base._current_storage.set(None)
 
 
 @pytest.fixture
