@@ -49,7 +49,7 @@ manifest: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/trackai dbt docs
 
-BENCHMARKS := bench_ingest bench_matching bench_dispatch bench_freshness bench_dashboard bench_overheads
+BENCHMARKS := bench_ingest bench_matching bench_dispatch bench_freshness bench_dashboard bench_overheads bench_console bench_archive
 
 # Every benchmark in full (about half an hour here), then docs/benchmarks.md from the JSON results.
 bench: $(STAMP)
