@@ -14,7 +14,16 @@ from _report import format_cell as _cell
 
 PAGE = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- generated:start -->", "<!-- generated:end -->"
-ORDER = ("p1_ingest", "p2_matching", "p3_dispatch", "p4_freshness", "p5_dashboard", "p6_overheads")
+ORDER = (
+    "p1_ingest",
+    "p2_matching",
+    "p3_dispatch",
+    "p4_freshness",
+    "p5_dashboard",
+    "p6_overheads",
+    "p7_console",
+    "archive",
+)
 
 
 def section(report: dict) -> str:
