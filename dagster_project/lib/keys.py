@@ -70,6 +70,8 @@ def analytics_group(dbt_folder: str | None) -> str:
 MICRO_BATCH_JOB = "micro_batch_job"
 MICRO_BATCH_SENSOR = "micro_batch_sensor"
 DLQ_REPLAY_JOB = "dlq_replay_job"
+DISPATCH_DUE_JOB = "dispatch_due_job"
+DISPATCH_DUE_SENSOR = "dispatch_due_sensor"
 QUALITY_ALARMS_JOB = "quality_alarms_job"
 QUALITY_CONTRACTS_JOB = "quality_contracts_job"
 DBT_AUTOMATION_SENSOR = "dbt_marts_automation"

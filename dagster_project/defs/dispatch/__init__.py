@@ -20,6 +20,8 @@ from dagster_project.lib.keys import (
     CIRCUIT_BREAKERS,
     DEDUPE_REGISTRY,
     DISPATCH_ATTEMPTS,
+    DISPATCH_DUE_JOB,
+    DISPATCH_DUE_SENSOR,
     DISPATCH_QUEUE,
     DLQ,
     DLQ_REPLAY_JOB,
@@ -33,6 +35,7 @@ from dagster_project.lib.keys import (
     TENANTS,
 )
 from dagster_project.lib.resources import MetaCapiResource, PostgresResource, meta_capi_resource
+from trackai.settings import get_settings
 
 
 def _spec(key: dg.AssetKey, deps: list[dg.AssetKey], description: str) -> dg.AssetSpec:
@@ -154,8 +157,53 @@ def dlq_replay_job() -> None:
     replay_dlq()
 
 
+dispatch_due_job = dg.define_asset_job(
+    DISPATCH_DUE_JOB,
+    selection=dg.AssetSelection.assets(dispatch).without_checks(),
+    executor_def=dg.in_process_executor,
+    tags={"dagster/priority": "10"},
+    description="Only the dispatch step: sends queued events that are due (retries after backoff, DLQ"
+    " replays from the console or the CLI) when no new traffic launches a micro-batch.",
+)
+
+# Due now: pending (new, retried, replayed) and past its next attempt.
+DUE_SQL = "SELECT count(*) FROM ops.dispatch_queue WHERE status = 'pending' AND next_attempt_at <= now()"
+_IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+@dg.sensor(
+    name=DISPATCH_DUE_SENSOR,
+    job=dispatch_due_job,
+    minimum_interval_seconds=60,
+    default_status=(
+        dg.DefaultSensorStatus.STOPPED
+        if get_settings().pipeline.sensor_default == "stopped"
+        else dg.DefaultSensorStatus.RUNNING
+    ),
+    description="Requests a dispatch-only run when queued events are due and no such run is in flight,"
+    " so a replay or a retry never waits for the next purchase to arrive.",
+)
+def dispatch_due_sensor(context: dg.SensorEvaluationContext, postgres: PostgresResource):
+    with postgres.connect() as conn:
+        due = conn.execute(DUE_SQL).fetchone()[0]
+    if not due:
+        return dg.SkipReason("no queued event is due")
+    runs = context.instance.get_runs_count(dg.RunsFilter(job_name=DISPATCH_DUE_JOB, statuses=_IN_FLIGHT))
+    if runs:
+        return dg.SkipReason(f"{due} due events; a dispatch run is already in flight")
+    return dg.RunRequest(run_key=None, tags={"trackai/due_events": str(due)})
+
+
 def build_defs() -> dg.Definitions:
     """Merged by dagster_project/definitions.py; needs the "postgres" resource from there."""
     return dg.Definitions(
-        assets=[dispatch], jobs=[dlq_replay_job], resources={"meta_capi": meta_capi_resource()}
+        assets=[dispatch],
+        jobs=[dlq_replay_job, dispatch_due_job],
+        sensors=[dispatch_due_sensor],
+        resources={"meta_capi": meta_capi_resource()},
     )
