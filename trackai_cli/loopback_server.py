@@ -1,0 +1,55 @@
+"""One way to run a local fake (Graph API, gateways' sales APIs) in a background thread on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Self
+
+import uvicorn
+
+from trackai.net import free_port
+
+
+class LoopbackServer:
+    """Serves ``app`` under uvicorn on 127.0.0.1 and ``port`` (default: a free one); ``with`` starts and
+    stops it. ``url`` is its base URL."""
+
+    name = "loopback-fake"
+
+    def __init__(self, app, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                interface="asgi3",  # a wrapped app may be a bound method, which uvicorn would guess as ASGI2
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+            )
+        )
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self._server.run, name=self.name, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"{self.name} did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
