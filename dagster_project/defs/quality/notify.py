@@ -1,4 +1,4 @@
-"""Alert payloads (Slack-compatible or PagerDuty Events v2) and the poster."""
+"""The alert poster as a Dagster resource; payload shapes and the POST live in trackai.alerts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-PD_SEVERITY = {"ERROR": "critical", "WARN": "warning", "RUN_FAILURE": "error"}
+from trackai.alerts import alert_body, send_alert
 
 
 class AlertNotifier(dg.ConfigurableResource):
@@ -30,48 +30,15 @@ class AlertNotifier(dg.ConfigurableResource):
 
     def payload(self, alert: dict[str, Any]) -> dict[str, Any]:
         settings = self._settings()
-        if (self.format or settings.alert.format) == "pagerduty":
-            key = self.pagerduty_routing_key or settings.pagerduty_routing_key
-            return pagerduty_payload(alert, key, self.source)
-        return slack_payload(alert)
+        key = self.pagerduty_routing_key or settings.pagerduty_routing_key
+        return alert_body(alert, self.format or settings.alert.format, key, self.source)
 
     def send(self, alert: dict[str, Any]) -> int | None:
-        url = self.target_url()
-        if not url:
-            return None
-        import httpx
-
-        resp = httpx.post(url, json=self.payload(alert), timeout=self.timeout_s)
-        resp.raise_for_status()
-        return resp.status_code
-
-
-def slack_payload(alert: dict[str, Any]) -> dict[str, Any]:
-    icon = ":red_circle:" if alert["severity"] in ("ERROR", "RUN_FAILURE") else ":warning:"
-    text = f"{icon} [{alert['severity']}] {alert['title']}\n{alert['summary']}"
-    if alert.get("runbook"):
-        text += f"\nRunbook: <{alert['runbook']}|{alert['runbook']}>"
-    return {
-        "text": text,
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
-        "trackai": alert,
-    }
-
-
-def pagerduty_payload(alert: dict[str, Any], routing_key: str, source: str) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "routing_key": routing_key,
-        "event_action": "trigger",
-        "dedup_key": alert["dedup_key"],
-        "payload": {
-            "summary": f"[{alert['severity']}] {alert['title']}: {alert['summary']}"[:1024],
-            "source": source,
-            "severity": PD_SEVERITY.get(alert["severity"], "error"),
-            "component": alert.get("component", "trackai"),
-            "group": alert.get("group", "data-quality"),
-            "custom_details": alert.get("details", {}),
-        },
-    }
-    if alert.get("runbook"):
-        body["links"] = [{"href": alert["runbook"], "text": "Runbook"}]
-    return body
+        return send_alert(
+            alert,
+            webhook_url=self.webhook_url,
+            fmt=self.format,
+            routing_key=self.pagerduty_routing_key,
+            source=self.source,
+            timeout_s=self.timeout_s,
+        )
