@@ -66,6 +66,7 @@ class BatchOutcome:
     blocked: dict[str, GraphError] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
     stop_error: GraphError | None = None
+    is_test: bool = False  # sent with a test_event_code: its attempts are marked is_test (C1)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class Deliverer:
 
     def send_batch(self, to: Destination, events: list[QueuedEvent], breaker: Breaker) -> BatchOutcome:
         outcome = BatchOutcome(to.tenant_id, to.pixel_id, events, str(uuid.uuid4()))
+        outcome.is_test = bool(to.test_event_code)
         self._deliver(outcome, to, events, breaker)
         return outcome
 

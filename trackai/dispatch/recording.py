@@ -42,6 +42,7 @@ def outcome_changes(outcome: BatchOutcome, *, now: float, retry_later_seconds: f
                     attempt.result.latency_ms,
                     error.fbtrace_id,
                     attempt.at,
+                    is_test=outcome.is_test,
                 )
             )
     changes = Changes(now=utc(now), attempts=attempts)

@@ -217,6 +217,7 @@ class AttemptRow:
     latency_ms: int | None = None
     fbtrace_id: str | None = None
     at: float | None = None
+    is_test: bool = False  # sent with a test_event_code (C1): never billable
 
 
 def write_attempts(conn: psycopg.Connection, rows: Sequence[AttemptRow], now: datetime) -> None:
@@ -227,7 +228,7 @@ def write_attempts(conn: psycopg.Connection, rows: Sequence[AttemptRow], now: da
         cur.copy(
             """COPY ops.dispatch_attempts (tenant_id, event_id, gateway, pixel_id, batch_id, attempt_no,
                    status, http_status, error_code, error_subcode, error_message, latency_ms,
-                   fbtrace_id, created_at) FROM STDIN"""
+                   fbtrace_id, created_at, is_test) FROM STDIN"""
         ) as copy,
     ):
         for r in rows:
@@ -247,6 +248,7 @@ def write_attempts(conn: psycopg.Connection, rows: Sequence[AttemptRow], now: da
                     r.latency_ms,
                     r.fbtrace_id,
                     utc(r.at) if r.at is not None else now,
+                    r.is_test,
                 )
             )
 
