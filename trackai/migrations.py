@@ -89,21 +89,72 @@ def _applied(conn: psycopg.Connection) -> dict[str, tuple[str, str]]:
     return {version: (checksum, applied_at) for version, checksum, applied_at in rows}
 
 
+# Read-only lookups of what is applied, tried in order by roles that may not create or read the table.
+_TABLE_EXISTS = """
+WITH ns AS (SELECT oid, nspname, has_schema_privilege(oid, 'USAGE') AS usable FROM pg_namespace),
+fn AS (
+    SELECT ns.nspname, ns.usable AND has_function_privilege(p.oid, 'EXECUTE') AS callable
+      FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
+     WHERE (ns.nspname, p.proname) IN (('ops', 'migration_status'), ('landing', 'applied_migrations'))
+       AND p.pronargs = 0
+)
+SELECT c.oid IS NOT NULL AS present,
+       coalesce(ns.usable AND has_table_privilege(c.oid, 'SELECT'), false) AS readable,
+       coalesce((SELECT callable FROM fn WHERE nspname = 'ops'), false) AS status_fn,
+       coalesce((SELECT callable FROM fn WHERE nspname = 'landing'), false) AS versions_fn,
+       current_user
+  FROM (SELECT 1) one
+  LEFT JOIN ns ON ns.nspname = 'ops'
+  LEFT JOIN pg_class c ON c.relname = 'schema_migrations' AND c.relnamespace = ns.oid
+"""
+
+
+def applied_read_only(conn: psycopg.Connection) -> dict[str, tuple[str | None, str | None]]:
+    """Applied versions -> (checksum, applied_at) without DDL: any role that may connect gets an answer.
+
+    No tracking table yet: nothing applied. The owner (or any role with SELECT) reads the table; the
+    least-privilege roles call ``ops.migration_status()`` (sql/1400) and the ingest role
+    ``landing.applied_migrations()`` (versions only: checksum and time are None). A role with none of
+    these gets a MigrationError that names it and what to grant.
+    """
+    present, readable, status_fn, versions_fn, who = conn.execute(_TABLE_EXISTS).fetchone()
+    if not present:
+        return {}
+    if readable:
+        sql = "SELECT version, checksum, applied_at::text FROM ops.schema_migrations"
+    elif status_fn:
+        sql = "SELECT version, checksum, applied_at FROM ops.migration_status()"
+    elif versions_fn:
+        sql = "SELECT v, NULL, NULL FROM landing.applied_migrations() AS v"
+    else:
+        raise MigrationError(
+            f"role {who} cannot read the applied migrations: grant it EXECUTE on ops.migration_status() "
+            "(sql/1400_migration_status_read_only.sql) or check migrations as the owner role"
+        )
+    return {version: (checksum, applied_at) for version, checksum, applied_at in conn.execute(sql)}
+
+
 def status(url: str, sql_dir: Path) -> list[MigrationStatus]:
+    """Each migration file with its state; read only (no DDL, works as any role that may connect)."""
     migrations = discover(sql_dir)
     with psycopg.connect(url) as conn:
-        applied = _applied(conn)
-        conn.commit()
+        applied = applied_read_only(conn)
+        conn.rollback()
     out = []
     for m in migrations:
         record = applied.get(m.version)
         out.append(
-            MigrationStatus(m, record[1] if record else None, bool(record and record[0] != m.checksum))
+            MigrationStatus(
+                m,
+                (record[1] or "applied") if record else None,
+                bool(record and record[0] is not None and record[0] != m.checksum),
+            )
         )
     return out
 
 
 def pending_count(url: str, sql_dir: Path) -> int:
+    """How many migration files are not applied yet; read only (see status())."""
     return sum(1 for s in status(url, sql_dir) if s.applied_at is None)
 
 

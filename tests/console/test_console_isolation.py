@@ -25,7 +25,7 @@ from trackai.settings import REPO_ROOT
 
 ROLE = "trackai_console"
 ATTEMPTS_FILE = REPO_ROOT / ".trackai" / "console-isolation-attempts.json"
-# The SECURITY DEFINER functions the console may call, each reviewed (sql/0601, sql/0602).
+# The SECURITY DEFINER functions the console may call, each reviewed (sql/0601, sql/0602, sql/1400).
 REVIEWED_DEFINER_FUNCTIONS = {
     "console.auth_lookup(text)",
     "console.session_open(uuid,text,integer)",
@@ -38,6 +38,7 @@ REVIEWED_DEFINER_FUNCTIONS = {
     "console.invite_lookup(text)",
     "console.invite_accept(text,text)",
     "console.dispatch_attempts_of(text)",
+    "ops.migration_status()",  # sql/1400: versions and checksums only, for the start-up check
 }
 attempts: list[dict] = []
 
