@@ -227,6 +227,31 @@ class MetaQualitySettings(BaseSettings):
     )
 
 
+# --- LGPD and clean signals (issue 23). Owner: trackai/privacy. docs/privacy.md ---
+class PrivacySettings(BaseSettings):
+    """Data-subject requests (deadline alarm), retention of quarantined bodies, bot flags at ingest."""
+
+    model_config = _group("TRACKAI_PRIVACY_")
+
+    request_deadline_days: int = Field(
+        15, ge=1, description="Days to answer a data-subject request (LGPD Art. 19)."
+    )
+    alarm_days_before: float = Field(
+        3.0, ge=0, description="An open request this many days before its deadline raises the ERROR alarm."
+    )
+    quarantine_retention_days: int = Field(
+        30, ge=1, description="Encrypted quarantined webhook bodies older than this are deleted."
+    )
+    bot_max_clicks_per_session_per_min: int = Field(
+        20,
+        ge=2,
+        description="More clicks than this from one session in a minute: flagged as a bot (impossible rate).",
+    )
+    report_dir: str = Field(
+        ".trackai/privacy", description="Where exported data-subject reports are written (0700 directory)."
+    )
+
+
 # --- Durability and data lifecycle (issue 19). Owner: trackai/lifecycle. docs/backups.md ---
 class LifecycleSettings(BaseSettings):
     """Backups (base backup + WAL archive on S3), restore drills, daily partitions and the Parquet archive."""
@@ -454,6 +479,7 @@ class Settings(BaseSettings):
         default_factory=MetaQualitySettings
     )  # Meta's EMQ pull (issue 15)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)  # backups, archive (issue 19)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)  # LGPD, clean signals (issue 23)
 
     @field_validator("secret_key")
     @classmethod
