@@ -227,6 +227,33 @@ class MetaQualitySettings(BaseSettings):
     )
 
 
+# --- Setup assistant (issue 16). Owner: trackai/setup. docs/setup-assistant.md ---
+class SetupSettings(BaseSettings):
+    """The setup tools (CLI, console wizard, MCP server), their transcript and support cases."""
+
+    model_config = _group("TRACKAI_SETUP_")
+
+    failure_threshold: int = Field(
+        3, ge=1, description="Consecutive failures of one step that open a support case (one per streak)."
+    )
+    probe_timeout_seconds: float = Field(
+        8.0, gt=0, description="Per-request timeout of probe_landing_url and check_pixel_presence."
+    )
+    probe_max_hops: int = Field(10, ge=1, le=30, description="Redirects probe_landing_url follows at most.")
+    probe_ca_file: Path | None = Field(
+        None, description="Extra CA bundle the landing probes trust (tests; empty: the system's)."
+    )
+    webhook_window_hours: float = Field(
+        24.0, gt=0, description="validate_gateway_webhook looks at deliveries and refusals this recent."
+    )
+    webhook_wait_seconds: float = Field(
+        0.0, ge=0, le=900, description="Default wait for a test delivery in validate_gateway_webhook (0: none)."
+    )
+    test_event_code: str = Field(
+        "", description="Meta test_event_code for send_test_capi_event when the tenant has none (Events Manager)."
+    )
+
+
 # --- LGPD and clean signals (issue 23). Owner: trackai/privacy. docs/privacy.md ---
 class PrivacySettings(BaseSettings):
     """Data-subject requests (deadline alarm), retention of quarantined bodies, bot flags at ingest."""
@@ -480,6 +507,7 @@ class Settings(BaseSettings):
     )  # Meta's EMQ pull (issue 15)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)  # backups, archive (issue 19)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)  # LGPD, clean signals (issue 23)
+    setup: SetupSettings = Field(default_factory=SetupSettings)  # setup assistant (issue 16)
 
     @field_validator("secret_key")
     @classmethod
