@@ -35,7 +35,7 @@ import psycopg
 
 from trackai import tenants
 from trackai.dispatch import breaker as breakers
-from trackai.dispatch import logs, policy, recording, store
+from trackai.dispatch import logs, policy, quota, recording, store
 from trackai.dispatch.delivery import AfterSend, Attempt, BatchOutcome, Clock, Deliverer, Destination
 from trackai.dispatch.policy import DispatchOptions
 from trackai.dispatch.sender import Sender
@@ -66,6 +66,9 @@ class RunSummary:
     retry_later: int = 0
     blocked: int = 0
     not_attempted: int = 0
+    quota_held: int = 0
+    quota_released: int = 0
+    quota_expired: int = 0
     requests: int = 0
     breakers: dict[str, str] = field(default_factory=dict)
     duration_s: float = 0.0
@@ -178,6 +181,7 @@ def _claim(conn: psycopg.Connection, request: RunRequest, summary: RunSummary) -
     blocked = store.blocked_tenants(conn)
     summary.unblocked = store.unblock(conn, blocked)
     start = store.utc(clock.now())
+    summary.quota_released, summary.quota_expired = quota.before_claim(conn, start)  # billing (issue 18)
     summary.expired = store.expire(conn, start)
     due = store.claim_due(
         conn, start, limit=options.claim_limit, skip_tenants=blocked, tenant_id=request.tenant_id
@@ -195,6 +199,7 @@ def _claim(conn: psycopg.Connection, request: RunRequest, summary: RunSummary) -
             ready.append(event)
         else:
             invalid.append((event, prepared.issues))
+    ready, summary.quota_held = quota.admit_claimed(conn, ready, start)  # billing (issue 18)
     store.note_dropped(conn, cleaned)
     summary.dropped_fields = sum(len(reasons) for _, reasons in cleaned.values())
     if invalid:
@@ -257,6 +262,7 @@ def _run(conn: psycopg.Connection, request: RunRequest, sender: Sender) -> RunSu
                 outcome, now=clock.now(), retry_later_seconds=options.retry_later_seconds
             )
             store.apply(conn, changes)
+            quota.send_notices(changes)  # billing thresholds, after the commit (issue 18)
             logs.log_outcome(outcome)
             summary.add(outcome)
             breakers.save(conn, pixel_breakers[(outcome.tenant_id, outcome.pixel_id)], clock.now())

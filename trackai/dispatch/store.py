@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg.types.json import Jsonb
 
+from trackai.billing import ledger as billing_ledger
 from trackai.core import customer
 from trackai.core.capi.payload import build_purchase_event
 from trackai.settings import get_settings
@@ -381,6 +382,7 @@ class Changes:
     blocked: dict[str, int] = field(default_factory=dict)
     block_tenant: tuple[str, int | None, str] | None = None  # tenant_id, Meta code, message
     token_ok_tenant: str | None = None
+    billing_notices: list = field(default_factory=list)  # quota thresholds reached (set by ``apply``)
 
 
 def apply(conn: psycopg.Connection, changes: Changes) -> None:
@@ -389,6 +391,9 @@ def apply(conn: psycopg.Connection, changes: Changes) -> None:
         write_attempts(conn, changes.attempts, now)
         if changes.sent:
             mark_sent(conn, changes.sent, now)
+            # billing (issue 18, C2): ledger + counter in this same transaction; notices posted after commit
+            accepted = billing_ledger.accepted_of(changes.attempts, changes.sent, now)
+            changes.billing_notices = billing_ledger.record_accepted(conn, accepted, now=now)
         if changes.token_ok_tenant:
             token_ok(conn, changes.token_ok_tenant, now)
         if changes.dlq:
