@@ -23,6 +23,8 @@ from ingest_service.core.group_commit import DB_ERRORS, REFUSALS, GroupCommit
 from trackai import feature_flags, secrets
 from trackai.core import customer
 from trackai.core.gateways import Conversion, Mapped
+from trackai.privacy import settings as tenant_privacy
+from trackai.privacy.settings import TenantPrivacy
 from trackai.settings import Settings
 
 WINDOW_SECONDS = 60
@@ -42,6 +44,7 @@ class TenantInfo:
     stored: dict[str, tuple[str | None, str | None]]
     revealed: dict[str, str] = field(default_factory=dict)
     disabled_gateways: frozenset[str] = frozenset()  # rollout flags (trackai.feature_flags), cached alike
+    privacy: TenantPrivacy = tenant_privacy.DEFAULT  # consent required, blocked networks (issue 23)
 
     def secret(self, kind: str, settings: Settings) -> str | None:
         if kind in self.revealed:
@@ -69,11 +72,11 @@ cv AS (
     INSERT INTO landing.conversions (
         webhook_event_id, tenant_id, gateway, order_id, status, gateway_status, event_time, amount,
         currency, product_id, session_id, tracking, fbclid, fbc, fbp, client_ip, user_agent,
-        email_hash, phone_hash, {customer_columns})
+        email_hash, phone_hash, {customer_columns}, is_test)
     SELECT ev.webhook_event_id, %(tenant)s, %(gateway)s, %(order_id)s, %(status)s, %(gateway_status)s,
            %(event_time)s, %(amount)s, %(currency)s, %(product_id)s, %(session_id)s, %(tracking)s,
            %(fbclid)s, %(fbc)s, %(fbp)s, %(client_ip)s::inet, %(user_agent)s, %(email_hash)s, %(phone_hash)s,
-           {customer_params}
+           {customer_params}, %(is_test)s
       FROM ev
     RETURNING conversion_id
 )""".format(  # the buyer's hashed Meta keys (trackai.core.customer, sql/0910)
@@ -115,10 +118,11 @@ CLICK_SQL = f"""
 WITH rl AS (SELECT landing.rate_limit_hit(%(tenant)s, %(scope)s, {WINDOW_SECONDS}) AS hits),
 ck AS (
     INSERT INTO landing.clicks (tenant_id, event_type, session_id, occurred_at, landing_url, referrer, fbclid,
-                                fbc, fbp, client_ip, user_agent, email_hash, phone_hash, external_id, utm)
+                                fbc, fbp, client_ip, user_agent, email_hash, phone_hash, external_id, utm,
+                                consent_denied, bot_reason)
     SELECT %(tenant)s, %(event_type)s, %(session_id)s, %(occurred_at)s, %(landing_url)s, %(referrer)s,
            %(fbclid)s, %(fbc)s, %(fbp)s, %(client_ip)s::inet, %(user_agent)s, %(email_hash)s, %(phone_hash)s,
-           %(external_id)s, %(utm)s
+           %(external_id)s, %(utm)s, %(consent_denied)s, %(bot_reason)s
       FROM rl WHERE rl.hits <= %(limit)s
     RETURNING click_id
 ),
@@ -198,9 +202,12 @@ class Store:
                 )
                 rows = await cur.fetchall()
                 disabled: list[str] = []
+                privacy_row = None
                 if rows:
                     cur = await conn.execute(feature_flags.DISABLED_GATEWAYS_SQL, {"tenant": tenant_id})
                     disabled = (await cur.fetchone())[0]
+                    cur = await conn.execute(tenant_privacy.TENANT_PRIVACY_SQL, {"tenant": tenant_id})
+                    privacy_row = await cur.fetchone()
         except DB_ERRORS as exc:
             raise DatabaseUnavailable(str(exc)) from exc
         info = None
@@ -209,6 +216,7 @@ class Store:
                 active=rows[0][0],
                 stored={r[1]: (r[2], r[3]) for r in rows if r[1]},
                 disabled_gateways=frozenset(disabled),
+                privacy=TenantPrivacy.from_row(privacy_row),
             )
         ttl = self.positive_ttl if info else self.negative_ttl
         if len(self._tenants) > 10_000:
@@ -285,7 +293,15 @@ class Store:
         """One click under the tenant's budget for ``scope`` (``click``, or ``lead`` with its own)."""
         try:
             row = await self._land(
-                CLICK_SQL, {**params, "scope": scope, "limit": limit, "utm": Jsonb(params.get("utm") or {})}
+                CLICK_SQL,
+                {
+                    "consent_denied": False,  # flags of issue 23 (trackai.core.consent / bots)
+                    "bot_reason": None,
+                    **params,
+                    "scope": scope,
+                    "limit": limit,
+                    "utm": Jsonb(params.get("utm") or {}),
+                },
             )
         except REFUSALS as exc:  # e.g. a NUL byte
             raise RowRefused(f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
@@ -319,6 +335,7 @@ def _conversion_params(conversion: Conversion) -> dict:
         "user_agent": conversion.user_agent,
         "email_hash": conversion.email_hash,
         "phone_hash": conversion.phone_hash,
+        "is_test": conversion.is_test,  # a gateway test/sandbox delivery (issue 23)
         **{column: conversion.customer.get(key) for key, column in customer.COLUMNS.items()},
     }
 

@@ -33,6 +33,9 @@ PLATFORM_PARAMS = {
     "stripe": ["client_reference_id"],
 }
 
+# How long the snippet waits for an IAB TCF CMP (__tcfapi) to answer before it sends without consent.
+CMP_TIMEOUT_MS = 1500
+
 # The fbclid grammar as a JavaScript regex literal (anchored like FBCLID_RE).
 FBCLID_JS_PATTERN = f"/^{FBCLID_PATTERN}$/"
 
@@ -66,33 +69,49 @@ _TEMPLATE = r"""(function () {
     return m && m[1] ? m[1] : null;
   }
 
+  // Consent (docs/privacy.md): when the tenant requires it (CFG.consent), nothing identifying is read,
+  // written or sent until the page grants it: window.trackaiConsent = true | false set before the snippet,
+  // window.trackai.setConsent(true | false) later, or IAB TCF v2 (__tcfapi; purpose 1, or GDPR not applying).
+  var consent = CFG.consent ? null : true;
   var sid = getCookie("_tai_sid");
   if (!sid || !SID_RE.test(sid)) { sid = randomId(); }
-  setCookie("_tai_sid", sid, 365);
-
+  var fbc = null, fbp = null;
   // Meta's _fbc recipe (as its Parameter Builder): the URL's fbclid, else the referrer's (a redirect lost
   // it); write when missing or when it differs from the stored one's, whose appendix is kept.
   var fbclid = rawParam(location.search, "fbclid") ||
     rawParam((document.referrer || "").split("#")[0], "fbclid");
   if (fbclid && !FBCLID_RE.test(fbclid)) { fbclid = null; }  // not an fbclid: never written to a cookie
-  var fbc = getCookie("_fbc");
-  if (fbclid) {
-    var stored = fbc ? fbc.split(".")[3] : null;
-    if (!fbc || stored !== fbclid) {
-      var labels = location.hostname.split(".").length;
-      var subdomainIndex = /^[0-9.]+$/.test(location.hostname) ? 1 : Math.max(labels - 1, 0);
-      fbc = "fb." + subdomainIndex + "." + Date.now() + "." + fbclid;
-      setCookie("_fbc", fbc, 90);
+
+  function identify() {  // only with consent (or when the tenant does not require it)
+    setCookie("_tai_sid", sid, 365);
+    fbc = getCookie("_fbc");
+    if (fbclid) {
+      var stored = fbc ? fbc.split(".")[3] : null;
+      if (!fbc || stored !== fbclid) {
+        var labels = location.hostname.split(".").length;
+        var subdomainIndex = /^[0-9.]+$/.test(location.hostname) ? 1 : Math.max(labels - 1, 0);
+        fbc = "fb." + subdomainIndex + "." + Date.now() + "." + fbclid;
+        setCookie("_fbc", fbc, 90);
+      }
     }
+    fbp = getCookie("_fbp");
   }
-  var fbp = getCookie("_fbp");
+  function withoutFbclid(url) {
+    return url ? url.replace(/([?&])fbclid=[^&#]*&?/, "$1").replace(/[?&](#|$)/, "$1") : url;
+  }
 
   function send(eventType, extra) {
+    var granted = consent === true;
     var body = {
       tenant_id: CFG.tenant, session_id: sid, event_type: eventType,
-      url: location.href, referrer: document.referrer || null, fbc: fbc, fbp: fbp
+      url: granted ? location.href : withoutFbclid(location.href),
+      referrer: (granted ? document.referrer : withoutFbclid(document.referrer)) || null,
+      fbc: granted ? fbc : null, fbp: granted ? fbp : null,
+      consent: granted, automation: navigator.webdriver === true
     };
-    for (var k in (extra || {})) { if (Object.prototype.hasOwnProperty.call(extra, k)) { body[k] = extra[k]; } }
+    for (var k in (extra || {})) {
+      if (Object.prototype.hasOwnProperty.call(extra, k)) { body[k] = granted ? extra[k] : null; }
+    }
     var payload = JSON.stringify(body);
     try {
       if (navigator.sendBeacon && navigator.sendBeacon(CFG.endpoint, new Blob([payload], {type: "text/plain"}))) { return; }
@@ -135,13 +154,41 @@ _TEMPLATE = r"""(function () {
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", decorateAll); } else { decorateAll(); }
   if (window.MutationObserver) { new MutationObserver(decorateAll).observe(document.documentElement, {childList: true, subtree: true}); }
 
-  send("click");
+  function setConsent(value) {
+    consent = value === true;
+    if (consent) { identify(); }
+  }
+  function start() {
+    if (consent === null) { consent = false; }
+    if (consent) { identify(); }
+    send("click");
+  }
   window.trackai = {
     sessionId: sid,
     checkoutUrl: function (href) { var a = document.createElement("a"); a.href = href; decorate(a); return a.href; },
     pageview: function () { send("pageview"); },
-    lead: function (email, phone) { send("lead", {email: email || null, phone: phone || null}); }
+    lead: function (email, phone) { send("lead", {email: email || null, phone: phone || null}); },
+    setConsent: setConsent
   };
+  if (consent === null && (window.trackaiConsent === true || window.trackaiConsent === false)) {
+    consent = window.trackaiConsent;
+  }
+  if (consent === null && typeof window.__tcfapi === "function") {
+    var started = false;
+    var once = function () { if (!started) { started = true; start(); } };
+    setTimeout(once, CFG.cmpTimeoutMs);  // a CMP that never answers: no consent
+    try {
+      window.__tcfapi("addEventListener", 2, function (tcData, success) {
+        if (!success || !tcData || started) { return; }
+        if (tcData.eventStatus !== "tcloaded" && tcData.eventStatus !== "useractioncomplete") { return; }
+        consent = tcData.gdprApplies === false ||
+          !!(tcData.purpose && tcData.purpose.consents && tcData.purpose.consents[1] === true);
+        once();
+      });
+    } catch (e) { once(); }
+  } else {
+    start();
+  }
 })();
 """
 
@@ -155,7 +202,9 @@ _SCRIPT = (
 )
 
 
-def render_snippet(tenant_id: str, base_url: str, platform: str | None = None) -> str:
+def render_snippet(
+    tenant_id: str, base_url: str, platform: str | None = None, *, consent_required: bool = False
+) -> str:
     if platform is not None and platform not in PLATFORM_HOSTS:
         raise ValueError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORM_HOSTS)}")
     platforms = [platform] if platform else list(PLATFORM_HOSTS)
@@ -164,5 +213,7 @@ def render_snippet(tenant_id: str, base_url: str, platform: str | None = None) -
         "endpoint": base_url.rstrip("/") + "/api/v1/track/click",
         "hosts": {p: PLATFORM_HOSTS[p] for p in platforms},
         "params": {p: PLATFORM_PARAMS[p] for p in platforms},
+        "consent": bool(consent_required),  # issue 23: read the page's consent first (docs/privacy.md)
+        "cmpTimeoutMs": CMP_TIMEOUT_MS,
     }
     return _SCRIPT.replace("__CONFIG__", json.dumps(config))  # last: config values are never rescanned

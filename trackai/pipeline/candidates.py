@@ -142,6 +142,7 @@ def lateral_clicks(
                 SELECT * FROM landing.clicks c
                 WHERE c.tenant_id = k.tenant_id AND {target} = k.key{cast}
                   AND c.occurred_at >= k.lo AND c.occurred_at <= k.hi
+                  AND c.bot_reason IS NULL  -- bot clicks are kept but never matched (issue 23)
                 ORDER BY c.occurred_at DESC
                 LIMIT {limit}
             ) c
@@ -212,6 +213,7 @@ def ua_sample(conn: psycopg.Connection, purchases: pl.DataFrame, window: timedel
         CROSS JOIN LATERAL (
             SELECT c.user_agent, c.session_id FROM landing.clicks c
             WHERE c.tenant_id = k.tenant_id AND c.occurred_at >= k.hi - %s AND c.occurred_at <= k.hi
+              AND c.bot_reason IS NULL
             ORDER BY c.occurred_at DESC
             LIMIT {UA_SAMPLE}
         ) s

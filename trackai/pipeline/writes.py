@@ -91,13 +91,43 @@ def upsert_changed(
 
 
 def write_dedupe(conn: psycopg.Connection) -> int:
-    """One registry row (event_id) per approved purchase of tmp_purchases; returns how many were new."""
+    """One registry row (event_id) per approved purchase of tmp_purchases that is not a test order;
+    returns how many were new. A test order gets no event_id, so dispatch never queues it (issue 23)."""
+    mark_test_purchases(conn)
     cur = conn.execute(
         """
         INSERT INTO core.dedupe_registry (event_id, tenant_id, gateway, order_id, event_name)
-        SELECT event_id, tenant_id, gateway, order_id, 'Purchase' FROM tmp_purchases
-        WHERE approved_at IS NOT NULL
+        SELECT t.event_id, t.tenant_id, t.gateway, t.order_id, 'Purchase' FROM tmp_purchases t
+        JOIN core.purchases p USING (tenant_id, gateway, order_id)
+        WHERE t.approved_at IS NOT NULL AND p.test_reason IS NULL
         ON CONFLICT (event_id) DO NOTHING
         """
     )
     return cur.rowcount
+
+
+# Issue 23: a purchase is a test order when one of its conversions was a gateway test delivery, the tenant
+# marked the order (privacy.test_orders) or the buyer is one of the tenant's test buyers.
+MARK_TESTS_SQL = """
+UPDATE core.purchases p SET test_reason = x.reason
+  FROM (
+    SELECT t.tenant_id, t.gateway, t.order_id,
+           CASE WHEN EXISTS (SELECT 1 FROM landing.conversions c WHERE c.tenant_id = t.tenant_id
+                               AND c.gateway = t.gateway AND c.order_id = t.order_id AND c.is_test)
+                     THEN 'gateway_test'
+                WHEN EXISTS (SELECT 1 FROM privacy.test_orders o WHERE o.tenant_id = t.tenant_id
+                               AND o.gateway = t.gateway AND o.order_id = t.order_id)
+                     THEN 'tenant_marked'
+                WHEN EXISTS (SELECT 1 FROM privacy.tenant_settings s WHERE s.tenant_id = t.tenant_id
+                               AND (t.email_hash = ANY(s.test_email_hashes) OR t.phone_hash = ANY(s.test_phone_hashes)))
+                     THEN 'test_buyer'
+           END AS reason
+      FROM tmp_purchases t
+  ) x
+ WHERE p.tenant_id = x.tenant_id AND p.gateway = x.gateway AND p.order_id = x.order_id
+   AND p.test_reason IS DISTINCT FROM x.reason
+"""
+
+
+def mark_test_purchases(conn: psycopg.Connection) -> int:
+    return conn.execute(MARK_TESTS_SQL).rowcount

@@ -41,9 +41,24 @@ async def snippet(tenant_id: str, request: Request, platform: str | None = None)
             status_code=400,
             headers={**_HEADERS, "Cache-Control": "no-store"},
         )
-    js = render_snippet(str(tenant), state(request).settings.public_base_url, platform)
+    js = render_snippet(
+        str(tenant),
+        state(request).settings.public_base_url,
+        platform,
+        consent_required=await _consent_required(request, tenant),
+    )
     return Response(
         js,
         media_type="application/javascript; charset=utf-8",
         headers={**_HEADERS, "Cache-Control": _CACHE_OK},
     )
+
+
+async def _consent_required(request: Request, tenant: uuid.UUID) -> bool:
+    """The tenant's "consent required" setting (issue 23, cached with the tenant). When the database cannot
+    say, the snippet fails closed: it waits for the page's consent like a tenant that requires it."""
+    try:
+        info = await state(request).store.tenant(tenant)
+    except Exception:  # any failure to read the setting means "ask for consent"
+        return True
+    return bool(info and info.privacy.consent_required)

@@ -44,6 +44,7 @@ from ingest_service.core.deps import (
 from ingest_service.core.limits import address_key
 from ingest_service.core.logging import log
 from ingest_service.core.store import DatabaseUnavailable, RowRefused
+from trackai.core import bots, consent
 from trackai.core.fbc import build_fbc, fbclid_from_fbc, is_valid_fbclid, normalize_fbc, normalize_fbp
 from trackai.core.pii import hash_email, hash_phone
 from trackai.core.session_id import PATTERN as SESSION_PATTERN
@@ -76,6 +77,10 @@ class ClickIn(BaseModel):
     email: str | None = None
     phone: str | None = None
     external_id: str | None = None
+    # Issue 23 (docs/privacy.md): the page's consent (required when the tenant requires consent) and the
+    # snippet's navigator.webdriver (automation).
+    consent: bool | None = None
+    automation: bool | None = None
 
     @field_validator("session_id")
     @classmethod
@@ -242,6 +247,7 @@ async def track_click(request: Request) -> JSONResponse:
             "external_id": bounded("external_id", click.external_id, dropped),
             "utm": utm_from_url(click.url),
         }
+        params = _privacy_flags(app, info, click, params)
         is_lead = click.event_type == "lead"
         limit = settings.lead_rate_limit_per_min if is_lead else settings.click_rate_limit_per_min
         limited, click_id, _ = await app.store.land_click(params, limit, "lead" if is_lead else "click")
@@ -280,3 +286,21 @@ def _visitor_limited(app, click: ClickIn, address: str | None) -> tuple[str, int
     ):
         return "lead_address_limit", settings.lead_rate_limit_per_address_per_min, "leads from this address"
     return None
+
+
+def _privacy_flags(app, info, click: ClickIn, params: dict) -> dict:
+    """Issue 23: the bot reason (trackai.core.bots, on the real address and user agent) and, when the tenant
+    requires consent and the click has none, the row without identifiers (trackai.core.consent)."""
+    cfg = app.settings.privacy
+    params["bot_reason"] = bots.classify(
+        params["user_agent"],
+        params["client_ip"],
+        blocked_networks=info.privacy.blocked_networks,
+        automation=bool(click.automation),
+        session_clicks_this_minute=app.click_sessions.count((click.tenant_id, click.session_id)),
+        max_session_clicks_per_minute=cfg.bot_max_clicks_per_session_per_min,
+    )
+    params["consent_denied"] = False
+    if consent.consent_denied(info.privacy.consent_required, click.consent):
+        params = consent.without_identifiers(params)
+    return params

@@ -91,6 +91,8 @@ class Conversion:
     customer: dict[str, str] = field(default_factory=dict)
     # Why an fbc/fbp the gateway sent was changed or dropped (kept with the stored payload).
     notes: tuple[str, ...] = ()
+    # A gateway test/sandbox delivery (issue 23): landed, never sent to Meta, never billed.
+    is_test: bool = False
 
     @property
     def is_capi_candidate(self) -> bool:

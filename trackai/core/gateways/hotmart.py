@@ -133,4 +133,7 @@ class Hotmart(Gateway):
                 zip_code=address.get("zipcode") or address.get("zip_code"),
                 country=address.get("country_iso") or address.get("country"),
             ),
+            # gateways.md 2.3: Hotmart's "send test" deliveries carry product id 0 (no real product has it);
+            # issue 23: a test delivery never reaches Meta.
+            is_test=str(dig(data, "product", "id")) == "0",
         )

@@ -199,4 +199,6 @@ class Stripe(Gateway):
                 zip_code=address.get("postal_code"),
                 country=address.get("country"),
             ),
+            # gateways.md 1.2: every event says livemode; false = test mode (issue 23: never sent to Meta)
+            is_test=payload.get("livemode") is False,
         )
