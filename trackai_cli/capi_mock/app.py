@@ -47,7 +47,11 @@ class MockConfig:
     tokens: list[str] | None = None  # None: any non-empty token not revoked is valid
     revoked_tokens: list[str] = field(default_factory=list)
     expiring_tokens: dict[str, int] = field(default_factory=dict)  # token -> expires_at (unix)
-    reject_event_ids: list[str] = field(default_factory=list)  # refused with code 100 (bisect tests)
+    reject_event_ids: list[str] = field(default_factory=list)  # refused with code 100; "x*" = prefix
+    # setup assistant (issue 16): debug_token scopes, which pixels a token may use, test_event_code handling
+    token_scopes: dict[str, list[str]] = field(default_factory=dict)  # token -> scopes (default: both below)
+    token_pixels: dict[str, list[str]] = field(default_factory=dict)  # token -> pixels it may read/send to
+    test_events_received: int | None = None  # answer this events_received to requests with a test code
     record_file: str | None = None
     keep_events: bool = True  # False: count only (benchmarks)
 
@@ -66,6 +70,7 @@ class MockState:
             self.requests: list[dict] = []  # one entry per accepted request (without events)
             self.events: list[dict] = []  # accepted events, each with "_pixel_id"/"_test_event_code"
             self.events_received = 0
+            self.test_events_received = 0
             self.event_id_counts: dict[str, int] = {}
             self.responses: dict[str, int] = {}
 
@@ -83,6 +88,14 @@ class MockState:
             return False
         return self.config.tokens is None or token in self.config.tokens
 
+    def token_expired(self, token: str | None, now: float) -> bool:
+        expires_at = int(self.config.expiring_tokens.get(token or "", 0))
+        return bool(expires_at) and expires_at <= now
+
+    def pixel_allowed(self, token: str | None, pixel_id: str) -> bool:
+        allowed = self.config.token_pixels.get(token or "")
+        return pixel_id.isdigit() and (allowed is None or pixel_id in allowed)
+
     def accepted_event_ids(self) -> list[str]:
         with self.lock:
             return [e.get("event_id") for e in self.events]
@@ -98,6 +111,7 @@ class MockState:
                 "events_received": self.events_received,
                 "distinct_event_ids": len(self.event_id_counts),
                 "duplicate_event_ids": sum(1 for v in self.event_id_counts.values() if v > 1),
+                "test_events_received": self.test_events_received,
                 "responses": dict(self.responses),
             }
 
@@ -112,6 +126,8 @@ class MockState:
                 {"pixel_id": pixel_id, "events": len(events), "fbtrace_id": trace, "received_at": now}
             )
             self.events_received += len(events)
+            if test_event_code:
+                self.test_events_received += len(events)
             for event in events:
                 key = event.get("event_id")
                 self.event_id_counts[key] = self.event_id_counts.get(key, 0) + 1
@@ -125,6 +141,17 @@ class MockState:
             with Path(record_file).open("a", encoding="utf-8") as handle:
                 for event in events:
                     handle.write(json.dumps({"pixel_id": pixel_id, "event": event}) + "\n")
+
+
+def _pixel_refused(pixel_id: str, verb: str) -> JSONResponse:
+    return graph_error(
+        400,
+        100,
+        f"Unsupported {verb} request. Object with ID '{pixel_id}' does not exist, cannot be loaded due to "
+        "missing permissions, or does not support this operation.",
+        subcode=33,
+        error_type="GraphMethodException",
+    )
 
 
 def _trace() -> str:
@@ -216,12 +243,21 @@ def create_app(state: MockState | None = None) -> Starlette:
                 "Invalid OAuth access token - Cannot parse access token",
                 subcode=463 if token in config.revoked_tokens else None,
             )
+        if state.token_expired(token, time.time()):
+            state._count("auth")
+            return graph_error(400, 190, "Error validating access token: Session has expired", subcode=463)
+        pixel_id = request.path_params["pixel_id"]
+        if not state.pixel_allowed(token, pixel_id):
+            state._count("permission")
+            return _pixel_refused(pixel_id, "post")
         data = body.get("data")
         problem = validate.validate_request(data, time.time())
         if problem is None and config.reject_event_ids:
             rejected = set(config.reject_event_ids)
             for index, event in enumerate(data):  # type: ignore[arg-type]
-                if event.get("event_id") in rejected:
+                event_id = str(event.get("event_id"))
+                prefixes = [p[:-1] for p in rejected if p.endswith("*")]
+                if event_id in rejected or any(event_id.startswith(p) for p in prefixes):
                     problem = (
                         index,
                         validate.Issue(2804048, "Event Rejected", "The fake was told to refuse this event"),
@@ -240,9 +276,13 @@ def create_app(state: MockState | None = None) -> Starlette:
                 user_msg=issue.message + where,
             )
         trace = _trace()
-        state.record(request.path_params["pixel_id"], data, body.get("test_event_code"), trace)  # type: ignore[arg-type]
+        test_code = body.get("test_event_code")
+        state.record(pixel_id, data, test_code, trace)  # type: ignore[arg-type]
         state._count("ok")
-        return JSONResponse({"events_received": len(data), "messages": [], "fbtrace_id": trace})  # type: ignore[arg-type]
+        received = len(data)  # type: ignore[arg-type]
+        if test_code and config.test_events_received is not None:
+            received = config.test_events_received
+        return JSONResponse({"events_received": received, "messages": [], "fbtrace_id": trace})
 
     async def debug_token(request: Request) -> Response:
         access = request.query_params.get("access_token")
@@ -260,19 +300,30 @@ def create_app(state: MockState | None = None) -> Starlette:
                 }
             )
         expires_at = int(state.config.expiring_tokens.get(token or "", 0))
-        return JSONResponse(
-            {
-                "data": {
-                    "app_id": "000000000000000",
-                    "type": "SYSTEM_USER",
-                    "application": "trackai-capi-mock",
-                    "is_valid": True,
-                    "expires_at": expires_at,
-                    "data_access_expires_at": 0,
-                    "scopes": ["ads_management", "business_management"],
-                }
-            }
-        )
+        scopes = state.config.token_scopes.get(token or "", ["ads_management", "business_management"])
+        expired = state.token_expired(token, time.time())
+        data: dict[str, object] = {
+            "app_id": "000000000000000",
+            "type": "SYSTEM_USER",
+            "application": "trackai-capi-mock",
+            "is_valid": not expired,
+            "expires_at": expires_at,
+            "data_access_expires_at": 0,
+            "scopes": scopes,
+        }
+        if expired:
+            data["error"] = {"code": 190, "message": "Session has expired", "subcode": 463}
+        return JSONResponse({"data": data})
+
+    async def read_pixel(request: Request) -> Response:
+        """``GET /{version}/{pixel_id}?fields=id,name``: the pixel (dataset) when the token may use it."""
+        token = request.query_params.get("access_token")
+        pixel_id = request.path_params["pixel_id"]
+        if not state.token_valid(token) or state.token_expired(token, time.time()):
+            return graph_error(400, 190, "Invalid OAuth access token - Cannot parse access token")
+        if not state.pixel_allowed(token, pixel_id):
+            return _pixel_refused(pixel_id, "get")
+        return JSONResponse({"id": pixel_id, "name": f"Pixel {pixel_id}"})
 
     async def accepted(request: Request) -> Response:
         pixel = request.query_params.get("pixel_id")
@@ -303,6 +354,7 @@ def create_app(state: MockState | None = None) -> Starlette:
             Route("/_mock/reset", reset, methods=["POST"]),
             Route("/_mock/config", configure, methods=["POST"]),
             *dataset_quality.routes(state),
+            Route("/{version}/{pixel_id}", read_pixel, methods=["GET"]),  # last: after every named path
         ]
     )
     app.state.mock = state
