@@ -68,6 +68,10 @@ def next_period(period: str) -> str:
     return period_of(period_bounds(period)[1])
 
 
+def previous_period(period: str) -> str:
+    return period_of(period_bounds(period)[0] - timedelta(seconds=1))
+
+
 def days_in_period(period: str) -> int:
     year, month = parse_period(period)
     return calendar.monthrange(year, month)[1]
