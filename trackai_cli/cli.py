@@ -31,7 +31,6 @@ COMMAND_MODULES = (
     "trackai_cli.commands.user",
     "trackai_cli.commands.backup",
     "trackai_cli.commands.archive",
-    "trackai_cli.commands.privacy",
     "trackai_cli.commands.billing",
 )
 
