@@ -280,6 +280,62 @@ class PrivacySettings(BaseSettings):
 
 
 # --- Durability and data lifecycle (issue 19). Owner: trackai/lifecycle. docs/backups.md ---
+class ProvisionSettings(BaseSettings):
+    """Provisioning (issue 17, docs/provisioning.md): Cloudflare DNS, the Stape server container, the GTM web container."""
+
+    model_config = _group("TRACKAI_PROVISION_")
+
+    cf_api_url: str = Field(
+        "https://api.cloudflare.com/client/v4", description="Cloudflare API v4 base URL (a fake in tests)."
+    )
+    cf_api_token: str = Field(
+        "",
+        validation_alias=AliasChoices("TRACKAI_PROVISION_CF_API_TOKEN", "CF_API_TOKEN"),
+        description="Cloudflare API token with DNS edit on the zone (CF_API_TOKEN is read too). A Fernet token "
+        "(gAAAA...), a Secrets Manager id with TRACKAI_SECRETS_BACKEND=aws, or plain text in development.",
+    )
+    cf_base_domain: str = Field(
+        "",
+        validation_alias=AliasChoices("TRACKAI_PROVISION_CF_BASE_DOMAIN", "CF_BASE_DOMAIN"),
+        description="Records are {slug}.track.<this> (CF_BASE_DOMAIN is read too); its zone is looked up by name.",
+    )
+    stape_api_url: str = Field("https://api.app.stape.io/api/v2", description="Stape API base URL.")
+    stape_api_key: str = Field(
+        "",
+        validation_alias=AliasChoices("TRACKAI_PROVISION_STAPE_API_KEY", "STAPE_API_KEY"),
+        description="Stape account API key, sent as X-AUTH-TOKEN (STAPE_API_KEY is read too; same forms as the "
+        "Cloudflare token).",
+    )
+    stape_zone: str = Field("global", description="Stape server region of new containers.")
+    stape_cname_target: str = Field(
+        "global.stape.io", description="What the tenant's CNAME points at (the Stape region's domain host)."
+    )
+    stape_deadline_seconds: float = Field(
+        600.0, gt=0, description="A Stape container not active this long after creation: the run rolls back."
+    )
+    stape_poll_seconds: float = Field(10.0, gt=0, description="Stape container status is polled this often.")
+    gtm_api_url: str = Field(
+        "https://tagmanager.googleapis.com/tagmanager/v2", description="Google Tag Manager API v2 base URL."
+    )
+    gtm_account_id: str = Field("", description="GTM account that holds the sellers' web containers.")
+    gtm_service_account: str = Field(
+        "",
+        description="Google service-account key JSON with Tag Manager access: a Fernet token, a Secrets Manager "
+        "id (TRACKAI_SECRETS_BACKEND=aws), or the JSON itself in development.",
+    )
+    gtm_token_url: str = Field("", description="OAuth token endpoint (empty: the key's token_uri).")
+    ga4_measurement_id: str = Field(
+        "", description="GA4 measurement id of the GTM template's server-side tags (empty: G-<pixel id>)."
+    )
+    http_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one provisioning API request.")
+    max_retries: int = Field(
+        4, ge=0, le=10, description="Retries of one API request on 429/5xx/timeouts (429 waits Retry-After)."
+    )
+    retry_max_wait_seconds: float = Field(
+        60.0, gt=0, description="Longest wait between retries (a longer Retry-After fails the request)."
+    )
+
+
 class LifecycleSettings(BaseSettings):
     """Backups (base backup + WAL archive on S3), restore drills, daily partitions and the Parquet archive."""
 
@@ -508,6 +564,7 @@ class Settings(BaseSettings):
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)  # backups, archive (issue 19)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)  # LGPD, clean signals (issue 23)
     setup: SetupSettings = Field(default_factory=SetupSettings)  # setup assistant (issue 16)
+    provision: ProvisionSettings = Field(default_factory=ProvisionSettings)  # provisioning (issue 17)
 
     @field_validator("secret_key")
     @classmethod
