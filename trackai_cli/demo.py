@@ -232,7 +232,7 @@ def run_demo(quick: bool = False, seed: int | None = None) -> int:
     settings = get_settings()
     seed = next_demo_seed(settings.data_dir) if seed is None else seed
     sizes = QUICK if quick else FULL
-    progress = Progress(total_steps=6)
+    progress = Progress(total_steps=7)
     embedded_was_running = settings.uses_embedded_database and embedded_pg.is_running(settings.data_dir)
 
     progress.begin("database")
@@ -336,6 +336,14 @@ def _run_with_services(
     alarms = evaluate_all(url)
     failing = [a for a in alarms if not a.passed]
     progress.done(f"{len(alarms)} checks, {len(failing)} failing")
+
+    progress.begin("billing: a tenant on a small plan goes warn → block → upgrade → release (issue 18)")
+    from trackai_cli.demo_billing import run_billing_demo
+
+    with httpx.Client(base_url=ingest_url, timeout=10) as client:
+        _, billing_lines = run_billing_demo(url, client, seed)
+    print("\n".join(f"      {line}" for line in billing_lines))
+    progress.done("billing story done (docs/billing.md)")
 
     progress.begin("summary")
     accepted = httpx.get(f"{mock_url}/_mock/stats", timeout=5).json()
