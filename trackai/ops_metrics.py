@@ -57,6 +57,9 @@ SELECT
   current_setting('max_connections')::int
 """
 BREAKERS_SQL = "SELECT state, count(*) FROM ops.circuit_breakers GROUP BY state"
+# Failed requests in a row of the worst (tenant, pixel): dispatch saves it while a failing batch still backs
+# off, so an outage shows here seconds after it starts, before the breaker's threshold is reached.
+FAILURE_STREAK_SQL = "SELECT coalesce(max(consecutive_failures), 0) FROM ops.circuit_breakers"
 MATCH_RATE_SQL = """
 SELECT count(*), count(m.order_id)
   FROM core.purchases p
@@ -144,6 +147,7 @@ class OpsCollector(Collector):
                 self._read_attempts(conn)
                 gauges = conn.execute(GAUGES_SQL, {"wm": WATERMARK_NAME}).fetchone()
                 breakers = dict(conn.execute(BREAKERS_SQL).fetchall())
+                failure_streak = conn.execute(FAILURE_STREAK_SQL).fetchone()[0]
                 purchases, matched = conn.execute(MATCH_RATE_SQL).fetchone()
                 up = 1
             except psycopg.Error:
@@ -194,6 +198,11 @@ class OpsCollector(Collector):
         for state in BREAKER_STATES:
             breaker.add_metric([state], breakers.get(state, 0))
         yield breaker
+        yield _gauge(
+            "trackai_capi_consecutive_failures_max",
+            "Most CAPI requests failed in a row for one (tenant, pixel), reset by a success",
+            failure_streak,
+        )
         yield _gauge("trackai_purchases_24h", "Approved purchases in the last 24 h", purchases)
         yield _gauge("trackai_matched_purchases_24h", "Of those, matched to a click", matched)
         yield _gauge("trackai_db_connections", "Connections on the Postgres server", connections)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -42,6 +42,9 @@ from trackai.dispatch.sender import Sender
 from trackai.settings import Settings, get_settings
 
 ADVISORY_LOCK_KEY = 0x7A_C4_D1_5B  # "trackai dispatch"
+# While batches are in flight (a failing one backs off for up to 31 s), breaker changes reach
+# ops.circuit_breakers this often, so the exporter and the page see an outage without waiting for the batch.
+BREAKER_FLUSH_SECONDS = 0.5
 # Names kept for callers of the former single-module engine.
 _log_outcome = logs.log_outcome
 __all__ = ["Attempt", "BatchOutcome", "Clock", "DispatchOptions", "RunSummary", "run_dispatch"]
@@ -219,6 +222,22 @@ def _destination(conn: psycopg.Connection, tenant_id: str, pixel_id: str) -> Des
     return Destination(tenant_id, pixel_id, token, row[0] if row else None)
 
 
+def _completed_flushing_breakers(
+    futures: list[Future],
+    conn: psycopg.Connection,
+    pixel_breakers: dict[tuple[str, str], breakers.Breaker],
+    clock: Clock,
+):
+    """Yield the futures as they complete; meanwhile save changed breakers every BREAKER_FLUSH_SECONDS
+    (failure counts and an opening, from the sending threads) on this thread's connection."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=BREAKER_FLUSH_SECONDS, return_when=FIRST_COMPLETED)
+        for breaker in list(pixel_breakers.values()):
+            breakers.save(conn, breaker, clock.now())
+        yield from done
+
+
 def _run(conn: psycopg.Connection, request: RunRequest, sender: Sender) -> RunSummary:
     summary = RunSummary()
     clock, options = request.clock, request.options
@@ -256,7 +275,7 @@ def _run(conn: psycopg.Connection, request: RunRequest, sender: Sender) -> RunSu
             summary.probes += plan.probe
             futures += [executor.submit(deliverer.send_batch, to, batch, breaker) for batch in plan.batches]
         summary.batches = len(futures)
-        for future in as_completed(futures):
+        for future in _completed_flushing_breakers(futures, conn, pixel_breakers, clock):
             outcome = future.result()  # an exception here is a crash: nothing of that batch is recorded
             changes = recording.outcome_changes(
                 outcome, now=clock.now(), retry_later_seconds=options.retry_later_seconds
