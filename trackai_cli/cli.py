@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "trackai_cli.commands.user",
     "trackai_cli.commands.backup",
     "trackai_cli.commands.archive",
+    "trackai_cli.commands.privacy",
     "trackai_cli.commands.provision",  # provisioning (issue 17)
     "trackai_cli.commands.billing",
 )

@@ -37,7 +37,7 @@ def _has_objects(store: ObjectStore, parent: str) -> bool:
 
 def _predicate(parent: str) -> str:
     """DuckDB condition over one archived row: the tenant and (hash, session or order). Parameters, in
-    order: tenant, hash, sessions[, orders] (lists)."""
+    order: tenant, hash, sessions[, orders] (lists). NULL for a row without a hash: negate with coalesce."""
     base = "tenant_id::VARCHAR = ? AND ({col} = ? OR list_contains(?, session_id)"
     if parent == "landing.conversions":
         base += " OR list_contains(?, gateway || chr(31) || order_id)"
@@ -104,7 +104,7 @@ def _rewrite_day(
             source = f"read_parquet('{url}', hive_partitioning = false)"
             before = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
             con.execute(
-                f"COPY (SELECT * FROM {source} WHERE NOT ({where})) TO '{local}' "
+                f"COPY (SELECT * FROM {source} WHERE NOT coalesce(({where}), false)) TO '{local}' "
                 "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)",
                 params,
             )
