@@ -31,6 +31,8 @@ COMMAND_MODULES = (
     "trackai_cli.commands.user",
     "trackai_cli.commands.backup",
     "trackai_cli.commands.archive",
+    "trackai_cli.commands.setup",  # setup assistant (issue 16)
+    "trackai_cli.commands.mcp",  # the setup tools over MCP (issue 16)
     "trackai_cli.commands.privacy",
     "trackai_cli.commands.provision",  # provisioning (issue 17)
     "trackai_cli.commands.billing",

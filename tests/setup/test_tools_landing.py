@@ -31,7 +31,12 @@ def test_probe_good_redirect_keeps_parameters(ctx, tenant, site):
 
 def test_probe_redirect_that_drops_fbclid(ctx, tenant, site):
     r = tools.probe_landing_url(ctx, tenant, f"{site.url}/redirect-chain?fbclid=IwAR2abc&utm_source=fb")
-    assert (r.status, r.code, r.observed["hop"], r.observed["hop_status"]) == ("fail", "params_dropped", 2, 302)
+    assert (r.status, r.code, r.observed["hop"], r.observed["hop_status"]) == (
+        "fail",
+        "params_dropped",
+        2,
+        302,
+    )
     assert r.observed["dropped_params"] == ["fbclid", "utm_source"]
     assert "fbclid" in r.message.pt and "$request_uri" in r.next_action.en
 

@@ -10,116 +10,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import psycopg
 
 from trackai.core import setup_result as sr
-from trackai.core.setup_snippet import PLATFORMS
-from trackai.core.setup_webhook import GATEWAY_NAMES
+from trackai.core.setup_specs import TOOL_SPECS
 from trackai.settings import Settings
 from trackai.setup import support, tools, transcript
 from trackai.setup.tools import SetupContext, SetupInputError
 
-_TENANT = {"type": "string", "format": "uuid", "description": "The seller's tenant id."}
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    name: str
-    description: str
-    properties: dict[str, dict[str, Any]]
-    required: tuple[str, ...]
-    func: Callable[..., sr.ToolResult]
-
-    @property
-    def input_schema(self) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "properties": {"tenant_id": _TENANT, **self.properties},
-            "required": ["tenant_id", *self.required],
-            "additionalProperties": False,
-        }
-
-
-TOOL_SPECS: dict[str, ToolSpec] = {
-    s.name: s
-    for s in (
-        ToolSpec(
-            "validate_meta_token",
-            "Check the tenant's stored Meta token with Graph API debug_token and a read of its pixel: validity, "
-            "expiry, scopes, whether it can send events to this pixel; says how to create a system-user token.",
-            {},
-            (),
-            tools.validate_meta_token,
-        ),
-        ToolSpec(
-            "validate_gateway_webhook",
-            "What this tenant's webhook endpoint received from one gateway lately: verified deliveries, refusals "
-            "by reason, quarantined bodies, and exactly what to change in that gateway's panel. Can wait for a "
-            "test delivery.",
-            {
-                "gateway": {
-                    "type": "string",
-                    "enum": list(GATEWAY_NAMES),
-                    "description": "The payment gateway.",
-                },
-                "wait_seconds": {
-                    "type": "number",
-                    "minimum": 0,
-                    "maximum": 900,
-                    "description": "Wait this long for the seller's test delivery (0: answer now).",
-                },
-            },
-            ("gateway",),
-            tools.validate_gateway_webhook,
-        ),
-        ToolSpec(
-            "probe_landing_url",
-            "Follow the ad's landing URL redirect by redirect: status, TLS validity, time, and whether fbclid and "
-            "the UTM/src parameters survive every hop.",
-            {"url": {"type": "string", "format": "uri", "description": "The URL the ad opens."}},
-            ("url",),
-            tools.probe_landing_url,
-        ),
-        ToolSpec(
-            "check_pixel_presence",
-            "Fetch the page: fbq('init') with this tenant's pixel id, the Track AI snippet with this tenant's id, "
-            "duplicate or foreign pixels, a pixel only in <noscript>.",
-            {"url": {"type": "string", "format": "uri", "description": "The landing page to inspect."}},
-            ("url",),
-            tools.check_pixel_presence,
-        ),
-        ToolSpec(
-            "send_test_capi_event",
-            "Send a test Purchase through the real dispatch path with Meta's test_event_code; passes only when "
-            "Meta answers events_received >= 1 (recorded as the gate before GTM is published).",
-            {
-                "test_event_code": {
-                    "type": "string",
-                    "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                    "description": "Events Manager → Test events code (e.g. TEST12345); default: the tenant's.",
-                }
-            },
-            (),
-            tools.send_test_capi_event,
-        ),
-        ToolSpec(
-            "generate_tracking_snippet",
-            "The tracking snippet for a platform, with where to paste it.",
-            {
-                "platform": {
-                    "type": "string",
-                    "enum": list(PLATFORMS),
-                    "description": "Checkout or site platform.",
-                }
-            },
-            (),
-            tools.generate_tracking_snippet,
-        ),
-    )
+FUNCS: dict[str, Callable[..., sr.ToolResult]] = {
+    "validate_meta_token": tools.validate_meta_token,
+    "validate_gateway_webhook": tools.validate_gateway_webhook,
+    "probe_landing_url": tools.probe_landing_url,
+    "check_pixel_presence": tools.check_pixel_presence,
+    "send_test_capi_event": tools.send_test_capi_event,
+    "generate_tracking_snippet": tools.generate_tracking_snippet,
 }
 
 
@@ -170,7 +78,7 @@ def run_tool(
     tenant = tools.tenant_info(conn, str(arguments.get("tenant_id")))
     ctx = SetupContext(conn, settings, transport=transport, actor=actor)
     started = time.perf_counter()
-    result = TOOL_SPECS[tool].func(ctx, tenant.tenant_id, **kwargs)
+    result = FUNCS[tool](ctx, tenant.tenant_id, **kwargs)
     duration = int((time.perf_counter() - started) * 1000)
     entry_id = transcript.record(
         conn,
