@@ -12,7 +12,17 @@ import importlib.util
 
 import dagster as dg
 
-DOMAINS = ("sources", "pipeline", "dispatch", "dbt", "quality", "verification", "lifecycle", "match_quality")
+DOMAINS = (
+    "sources",
+    "pipeline",
+    "dispatch",
+    "dbt",
+    "quality",
+    "verification",
+    "lifecycle",
+    "match_quality",
+    "billing",  # issue 18
+)
 
 
 def build_all_defs() -> dg.Definitions:
