@@ -21,7 +21,7 @@ DOMAINS = (
     "verification",
     "lifecycle",
     "match_quality",
-    "billing",  # issue 18
+    "provisioning",  # issue 17
 )
 
 

@@ -59,23 +59,37 @@ class Clients:
             client.close()
 
 
-def build_clients(settings: Settings | None = None, *, sleep: Callable[[float], None] = time.sleep) -> Clients:
+def build_clients(
+    settings: Settings | None = None, *, sleep: Callable[[float], None] = time.sleep
+) -> Clients:
     settings = settings or get_settings()
     p = settings.provision
     key_json = credentials.resolve(p.gtm_service_account, "TRACKAI_PROVISION_GTM_SERVICE_ACCOUNT", settings)
     try:
         key = json.loads(key_json)
     except ValueError as exc:
-        raise ConfigurationMissing("TRACKAI_PROVISION_GTM_SERVICE_ACCOUNT is not a service-account key JSON") from exc
+        raise ConfigurationMissing(
+            "TRACKAI_PROVISION_GTM_SERVICE_ACCOUNT is not a service-account key JSON"
+        ) from exc
     common = {"timeout": p.http_timeout_seconds, "max_retries": p.max_retries}
     return Clients(
-        dns=CloudflareDns(credentials.resolve(p.cf_api_token, "CF_API_TOKEN", settings), p.cf_api_url, **common),
+        dns=CloudflareDns(
+            credentials.resolve(p.cf_api_token, "CF_API_TOKEN", settings), p.cf_api_url, **common
+        ),
         stape=StapeClient(
-            credentials.resolve(p.stape_api_key, "STAPE_API_KEY", settings), p.stape_api_url,
-            max_wait=p.retry_max_wait_seconds, sleep=sleep, **common,
+            credentials.resolve(p.stape_api_key, "STAPE_API_KEY", settings),
+            p.stape_api_url,
+            max_wait=p.retry_max_wait_seconds,
+            sleep=sleep,
+            **common,
         ),
         gtm=GtmClient(
-            key, p.gtm_api_url, token_url=p.gtm_token_url, max_wait=p.retry_max_wait_seconds, sleep=sleep, **common
+            key,
+            p.gtm_api_url,
+            token_url=p.gtm_token_url,
+            max_wait=p.retry_max_wait_seconds,
+            sleep=sleep,
+            **common,
         ),
     )
 
@@ -316,7 +330,9 @@ def step_gtm_container(ctx: StepContext) -> None:
         container = ctx.clients.gtm.create_container(account, name, ctx.track["hostname"])
         ctx.hook("gtm_container", "created")
     ctx.save_ids(
-        container_path=container["path"], container_id=container["containerId"], public_id=container["publicId"]
+        container_path=container["path"],
+        container_id=container["containerId"],
+        public_id=container["publicId"],
     )
     ctx.save_details(created_now=created)
     _set_tracking(
@@ -403,7 +419,9 @@ def step_gtm_publish(ctx: StepContext) -> None:
         raise ProvisionError("gtm_workspace has not run: no workspace path")
     gate = gates.latest_pass(ctx.conn, ctx.tenant_id)
     approval = latest_approval(ctx.conn, ctx.tenant_id, ws_path)
-    version = gtm.find_version(container_path, version_name(approval["diff_fingerprint"])) if approval else None
+    version = (
+        gtm.find_version(container_path, version_name(approval["diff_fingerprint"])) if approval else None
+    )
     if version is None or gate is None:
         diff = plan.workspace_diff(gtm.workspace_status(ws_path))
         decision = plan.publish_decision(
@@ -473,13 +491,19 @@ def execute_step(
     if row["state"] == "done":
         return "done"
     _update_step(
-        conn, run_id, step, state="running", attempts=row["attempts"] + 1, error=None,
-        started_at=row["started_at"] or datetime.now(UTC), finished_at=None,
+        conn,
+        run_id,
+        step,
+        state="running",
+        attempts=row["attempts"] + 1,
+        error=None,
+        started_at=row["started_at"] or datetime.now(UTC),
+        finished_at=None,
     )
     row["attempts"] += 1
     if run["state"] != "running":
         _set_run(conn, run_id, "running")
-    track = tracking(conn, tenant_id) or {}
+    track = tracking(conn, tenant_id) or ensure_tracking(conn, tenant_id, settings)
     ctx = StepContext(conn, clients, settings, run_id, tenant_id, row, hook, track)
     try:
         STEP_FUNCTIONS[step](ctx)
@@ -539,7 +563,9 @@ def compensate(
     return "failed" if failures else "rolled_back"
 
 
-def _undo(clients: Clients, settings: Settings, step: str, ids: dict[str, Any], track: dict[str, Any]) -> bool:
+def _undo(
+    clients: Clients, settings: Settings, step: str, ids: dict[str, Any], track: dict[str, Any]
+) -> bool:
     """Delete one step's resource, by its recorded id or else found by name (a crash before the id was saved)."""
     if step == "cloudflare_dns":
         zone_id = ids.get("zone_id") or clients.dns.zone_id(settings.provision.cf_base_domain)
@@ -556,7 +582,9 @@ def _undo(clients: Clients, settings: Settings, step: str, ids: dict[str, Any], 
         return clients.stape.delete_container(container_id) if container_id else False
     path = ids.get("container_path")
     if not path:
-        found = clients.gtm.find_container(settings.provision.gtm_account_id, plan.resource_name(track["slug"]))
+        found = clients.gtm.find_container(
+            settings.provision.gtm_account_id, plan.resource_name(track["slug"])
+        )
         path = found["path"] if found else None
     return clients.gtm.delete_container(path) if path else False
 
@@ -578,7 +606,13 @@ def run_saga(
         for attempt in range(1, attempts_per_step + 1):
             try:
                 state = execute_step(
-                    conn, clients, run_id, step, settings, final_attempt=attempt == attempts_per_step, hook=hook
+                    conn,
+                    clients,
+                    run_id,
+                    step,
+                    settings,
+                    final_attempt=attempt == attempts_per_step,
+                    hook=hook,
                 )
             except ApiError:
                 sleep(backoff_seconds * 2 ** (attempt - 1))
@@ -618,6 +652,14 @@ def record_approval(
     )
     assert row is not None
     return row
+
+
+def attach_dagster_run(conn: psycopg.Connection, run_id: str, dagster_run_id: str) -> None:
+    """Which Dagster run is executing the saga run (the console links to it)."""
+    conn.execute(
+        "UPDATE provisioning.runs SET dagster_run_id = %s, updated_at = now() WHERE run_id = %s",
+        (dagster_run_id, run_id),
+    )
 
 
 def step_table(conn: psycopg.Connection, run_id: str) -> list[dict[str, Any]]:
