@@ -21,6 +21,7 @@ DOMAINS = (
     "verification",
     "lifecycle",
     "match_quality",
+    "privacy",  # issue 23
     "provisioning",  # issue 17
 )
 
