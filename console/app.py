@@ -21,6 +21,7 @@ from console import web
 from console.db import Database, console_database_url
 from console.security import SECURITY_HEADERS, Signer, session_secret
 from console.views import auth, failures, operator, overview, purchases, quality, setup
+from console.views import provisioning as provisioning_view  # issue 17
 from trackai.settings import Settings, get_settings
 
 log = logging.getLogger("trackai.console")
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.mount("/static", StaticFiles(directory=str(web.STATIC)), name="static")
     for module in (auth, overview, purchases, failures, quality, setup, operator):
         app.include_router(module.router)
+    app.include_router(provisioning_view.router)  # issue 17
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:
