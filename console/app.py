@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from console import web
 from console.db import Database, console_database_url
 from console.security import SECURITY_HEADERS, Signer, session_secret
-from console.views import auth, failures, operator, overview, purchases, quality, setup
+from console.views import auth, billing, failures, operator, overview, purchases, quality, setup
 from console.views import provisioning as provisioning_view  # issue 17
 from trackai.settings import Settings, get_settings
 
@@ -71,7 +71,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.state.console = web.ConsoleState(settings, database, signer, templates)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(web.STATIC)), name="static")
-    for module in (auth, overview, purchases, failures, quality, setup, operator):
+    templates.env.globals["billing_banner"] = billing.banner  # quota banner on every page (issue 18)
+    for module in (auth, overview, purchases, failures, quality, setup, operator, billing):
         app.include_router(module.router)
     app.include_router(provisioning_view.router)  # issue 17
 

@@ -671,3 +671,92 @@ _m("tenants.col.today", "Compras hoje", "Purchases today")
 _m("tenants.col.dlq", "Na DLQ", "In the DLQ")
 _m("tenants.col.action", "Ação", "Action")
 _m("tenants.view", "Ver painel de {name}", "View {name}'s console")
+
+# --- billing (issue 18, console/views/billing.py) ---------------------------------------------------------
+_m("nav.billing", "Plano e uso", "Plan & usage")
+_m("billing.title", "Plano e uso", "Plan & usage")
+_m(
+    "billing.intro",
+    "Eventos faturáveis = compras distintas que a Meta aceitou no mês (calendário de São Paulo); reenvios, "
+    "duplicatas e replays nunca contam duas vezes.",
+    "Billable events = distinct purchases Meta accepted in the month (São Paulo calendar); retries, "
+    "duplicates and replays never count twice.",
+)
+_m("billing.usage", "Uso em {period}", "Usage in {period}")
+_m(
+    "billing.used_of",
+    "{used} de {quota} eventos faturáveis ({pct})",
+    "{used} of {quota} billable events ({pct})",
+)
+_m("billing.state.ok", "Dentro da franquia.", "Within the quota.")
+_m("billing.state.warning", "Acima de 80% da franquia do mês.", "Above 80% of the month's quota.")
+_m(
+    "billing.state.at_quota",
+    "Franquia atingida: novos eventos ficam retidos na fila até um upgrade ou o próximo mês (dentro da janela de 7 dias da Meta).",
+    "Quota reached: new events stay queued until an upgrade or next month (within Meta's 7-day window).",
+)
+_m(
+    "billing.state.overage",
+    "Acima da franquia: os eventos seguem sendo enviados e o excedente é cobrado.",
+    "Over the quota: events keep going and the overage is billed.",
+)
+_m("billing.state.no_plan", "Nenhum plano contratado.", "No plan subscribed.")
+_m("billing.held", "{n} eventos retidos pela franquia.", "{n} events held at the quota.")
+_m("billing.plan", "Plano", "Plan")
+_m("billing.base_price", "Mensalidade", "Monthly fee")
+_m("billing.overage_price", "Excedente por 1.000 eventos", "Overage per 1,000 events")
+_m("billing.policy", "Ao atingir a franquia", "At the quota")
+_m("billing.policy.warn", "avisar e cobrar excedente", "warn and bill overage")
+_m("billing.policy.block", "reter novos eventos", "hold new events")
+_m("billing.invoices", "Faturas", "Invoices")
+_m("billing.invoice_of", "{period}: {used} eventos faturáveis", "{period}: {used} billable events")
+_m("billing.open_period", "mês em aberto (prévia)", "open month (preview)")
+_m("billing.col.line", "Item", "Line")
+_m("billing.col.qty", "Qtd.", "Qty")
+_m("billing.col.amount", "Valor", "Amount")
+_m("billing.col.total", "Total", "Total")
+_m("billing.col.effective", "Vigente desde", "Effective from")
+_m("billing.col.quota", "Franquia", "Quota")
+_m("billing.col.when", "Quando", "When")
+_m("billing.col.period", "Mês", "Month")
+_m("billing.col.kind", "Evento", "Event")
+_m("billing.col.used", "Uso", "Usage")
+_m("billing.line.base", "Mensalidade {plan} ({first} a {last})", "{plan} monthly fee ({first} to {last})")
+_m("billing.line.overage", "Excedente {plan} acima de {quota} eventos", "{plan} overage above {quota} events")
+_m("billing.no_invoices", "Nenhuma fatura ainda.", "No invoices yet.")
+_m(
+    "billing.rounding",
+    "Valores em BRL; cada item arredondado ao centavo (meio para cima); o total é a soma dos itens. Mensalidade "
+    "proporcional aos dias; franquia e excedente do plano vigente no fim do mês.",
+    "Amounts in BRL; each line rounded to the centavo (half up); the total is the sum of the lines. Monthly "
+    "fee prorated by day; quota and overage of the plan in force at the month's end.",
+)
+_m("billing.subscriptions", "Planos contratados", "Subscriptions")
+_m("billing.history", "Histórico de cobrança", "Billing history")
+_m("billing.no_history", "Nada ainda.", "Nothing yet.")
+_m("billing.kind.threshold", "{pct}% da franquia", "{pct}% of the quota")
+_m("billing.kind.plan_change", "Mudança de plano para {to}", "Plan changed to {to}")
+_m("billing.kind.block", "{n} eventos retidos", "{n} events held")
+_m("billing.kind.release", "{n} eventos liberados", "{n} events released")
+_m(
+    "billing.kind.quota_dlq",
+    "Eventos retidos além da janela da Meta (DLQ)",
+    "Held events past Meta's window (DLQ)",
+)
+_m("billing.kind.period_close", "Fechamento do mês", "Month closed")
+_m("billing.kind.invoice", "Fatura emitida", "Invoice issued")
+_m(
+    "billing.banner.warning",
+    "Você usou {pct}% da franquia do mês ({used} de {quota}). Ver plano e uso.",
+    "You have used {pct}% of this month's quota ({used} of {quota}). See plan & usage.",
+)
+_m(
+    "billing.banner.at_quota",
+    "Franquia do mês atingida: {held} eventos retidos até um upgrade ou o próximo mês. Ver plano e uso.",
+    "This month's quota is reached: {held} events held until an upgrade or next month. See plan & usage.",
+)
+_m(
+    "billing.banner.overage",
+    "Acima da franquia do mês ({used} de {quota}): o excedente será cobrado. Ver plano e uso.",
+    "Over this month's quota ({used} of {quota}): the overage will be billed. See plan & usage.",
+)
