@@ -103,12 +103,12 @@ def computed(case: Case) -> rules.Invoice:
 
 
 def table() -> str:
-    rows = [f"{'case':58} {'used':>7} {'expected':>10} {'computed':>10}  lines (computed)"]
+    rows = [f"{'case':62} {'used':>7} {'expected':>10} {'computed':>10}  lines (computed)"]
     for case in CASES:
         inv = computed(case)
         lines = ", ".join(f"{ln.kind}:{ln.plan_code} {ln.amount_brl}" for ln in inv.lines) or "-"
         rows.append(
-            f"{case.name:58} {case.used:>7} {case.expected_total!s:>10} {inv.total_brl!s:>10}  {lines}"
+            f"{case.name:62} {case.used:>7} {case.expected_total!s:>10} {inv.total_brl!s:>10}  {lines}"
         )
     return "\n".join(rows)
 
