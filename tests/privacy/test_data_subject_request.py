@@ -122,6 +122,13 @@ def world(pg_url: str, s3: str):
         report = archive.retain(pg_url, today=OLD + timedelta(days=31))
         assert not report.failed, report.failed
         assert any(d.dropped and d.parent == "landing.clicks" for d in report.days)
+        with psycopg.connect(pg_url, autocommit=True) as conn:  # past the hot window: only in the archive
+            assert (
+                conn.execute(
+                    "SELECT count(*) FROM landing.clicks WHERE occurred_at < %s", (OLD + timedelta(days=1),)
+                ).fetchone()[0]
+                == 0
+            )
 
         order_a, order_b = str(uuid.uuid4()), f"pi_{uuid.uuid4().hex[:20]}"
         with _client(pg_url, A_IP, A_UA) as ca, _client(pg_url, B_IP, B_UA) as cb:
