@@ -11,6 +11,7 @@ from ingest_service.api.routes import docs, health, snippet, track, webhooks
 from ingest_service.core import lifecycle
 from ingest_service.core import logging as ingest_logging
 from ingest_service.core.deps import AppState, parse_networks
+from ingest_service.core.hot_path import HotPath
 from ingest_service.core.metrics import Metrics, MetricsMiddleware
 from ingest_service.core.refusals import Refusals
 from ingest_service.core.store import Store
@@ -19,7 +20,22 @@ from trackai.observability import init_sentry
 from trackai.settings import Settings, get_settings, require_explicit_env
 
 
-def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
+class IngestApp(FastAPI):
+    """FastAPI with the two hot routes served by one plain ASGI layer first (core/hot_path.py): the
+    webhook and click POSTs skip the middleware stack, routing and dependency solving; every other
+    request goes through FastAPI unchanged. The routes stay registered (OpenAPI, /docs)."""
+
+    hot: HotPath | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.hot is not None and scope["type"] == "http" and scope["method"] == "POST":
+            scope["app"] = self
+            if await self.hot(scope, receive, send):
+                return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> IngestApp:
     settings = require_explicit_env(settings or get_settings())
     ingest_logging.configure(settings.log_level)
     init_sentry("ingest", dsn=settings.sentry_dsn, environment=settings.env)
@@ -35,7 +51,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         async with lifecycle.running(app.state.ingest, url):
             yield
 
-    app = FastAPI(
+    app = IngestApp(
         title="Track AI ingest",
         version="1.0",
         description="Verified gateway webhooks and landing clicks, landed in Postgres before any 2xx.",
@@ -60,4 +76,5 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         max_age=86400,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.hot = HotPath(metrics, webhooks.receive_webhook, track.track_click)
     return app

@@ -9,8 +9,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import orjson
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse as _JSONResponse
 from starlette.requests import ClientDisconnect
 
 from ingest_service.core.limits import WindowCounter
@@ -20,6 +21,14 @@ from trackai.settings import Settings
 
 if TYPE_CHECKING:
     from ingest_service.core.refusals import Refusals
+
+
+class JSONResponse(_JSONResponse):
+    """JSON answers rendered by orjson (one C call; the same bytes as Starlette's compact, non-ASCII
+    rendering for what the routes answer: str keys, str/int/None/list values)."""
+
+    def render(self, content: object) -> bytes:
+        return orjson.dumps(content)
 
 
 @dataclass

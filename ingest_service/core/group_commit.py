@@ -1,17 +1,23 @@
-"""Group commit: the hot-path statements of requests in flight land together, one transaction and one
-commit flush for many rows, and each request is answered only after the commit that holds its row.
+"""Group commit: the rows of requests in flight land together, one statement per table and one commit
+flush for many rows, and each request is answered only after the commit that holds its row.
 
 Why: with ``synchronous_commit`` on, a transaction per request waits for its own WAL flush, and the
-flush, not the CPU, bounds the rate (issue 21). Here a writer takes what is queued, sends it in one
-pipelined round trip inside one transaction, commits once, and only then resolves every request's
-future (a 2xx still means durable).
+flush, not the CPU, bounds the rate (issue 21). A request hands its row (one JSON object, built once) to
+the writer; the writer takes what is queued, groups it by kind (webhook, click), and lands each group
+with its kind's single multi-row statement (``Batch.sql``: the rows arrive as one JSON array, read with
+``json_to_recordset``), in autocommit: the statement is its own transaction, and its result is read only
+after its commit (the server answers after the flush). Only then is every request's future resolved (a
+2xx still means durable). Per-row work (parameter adaptation, a cursor and a result per row) is gone:
+one parameter, one round trip, one result set per batch.
 
 - Bounded wait: a lone request is sent at once when no batch is committing; while one is, the next batch
   waits at most ``max_wait`` (or until ``max_rows`` are queued) so that rows arriving meanwhile join it.
   At most ``max_batches`` batches commit at the same time (each holds one pool connection).
-- One bad row never fails its neighbours: a refusal (``REFUSALS``: a CHECK, a numeric overflow, a lone
-  surrogate) rolls the batch back, and each of its statements then runs alone in its own transaction, as
-  before group commit; only the bad one gets its exception.
+- Per-row semantics: the statement answers one result row per input row (its position ``ord``), so each
+  request gets its own answer (e.g. ``duplicate``, rate limited).
+- One bad row never fails its neighbours: a refusal (``REFUSALS``: a CHECK, a numeric overflow, a NUL or
+  lone surrogate) fails the whole statement, nothing of it is committed, and each of its rows then runs
+  alone (the same statement with one row, its own transaction): only the bad one gets its exception.
 - Database trouble (``DB_ERRORS``) fails every request of the batch: the caller answers 503 with
   Retry-After; a commit whose outcome is unknown is retried by the gateway and answered ``duplicate``.
 """
@@ -20,9 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from dataclasses import dataclass
 
 import psycopg
+from psycopg.adapt import Dumper
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 DB_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError)
@@ -30,10 +38,36 @@ DB_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSEr
 REFUSALS = (psycopg.DataError, psycopg.IntegrityError, UnicodeEncodeError)
 
 
+class JsonText(bytes):
+    """Bytes that are already JSON text: sent as a ``json`` parameter as they are (no re-encoding)."""
+
+
+class _JsonTextDumper(Dumper):
+    oid = psycopg.adapters.types["json"].oid
+
+    def dump(self, obj: bytes) -> bytes:
+        return obj
+
+
+psycopg.adapters.register_dumper(JsonText, _JsonTextDumper)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A kind of row and the one statement that lands many of them.
+
+    ``sql`` takes ``%(rows)s``, a JSON array of the rows (each a JSON object), and ``%(shard)s``, this
+    worker's rate-limit shard (its pid modulo 64, sql/1500), and returns one row per input row,
+    ``(ord, *result)``, ``ord`` being the 1-based position in the array."""
+
+    name: str
+    sql: str
+
+
 @dataclass(slots=True)
 class _Pending:
-    query: str
-    params: dict
+    batch: Batch
+    row: bytes  # one JSON object
     future: asyncio.Future
 
 
@@ -50,12 +84,13 @@ class GroupCommit:
         self._committing = 0
         self._writer: asyncio.Task | None = None
         self._batches: set[asyncio.Task] = set()
+        self.shard = os.getpid() % 64
 
-    async def fetchone(self, query: str, params: dict) -> tuple | None:
-        """The statement's first row, once the transaction holding it has committed. Raises the
-        statement's own REFUSALS error, or a DB_ERRORS one for database trouble."""
+    async def land(self, batch: Batch, row: bytes) -> tuple:
+        """The statement's result for this row, once the transaction holding it has committed. Raises the
+        row's own REFUSALS error, or a DB_ERRORS one for database trouble."""
         future = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(query, params, future))
+        self._queue.append(_Pending(batch, row, future))
         self._queued.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="trackai-group-commit")
@@ -78,61 +113,71 @@ class GroupCommit:
             if self._committing and len(self._queue) < self.max_rows:
                 await asyncio.sleep(self.max_wait)  # a batch is committing: let more rows join the next
             await self._slots.acquire()
-            batch, self._queue = self._queue[: self.max_rows], self._queue[self.max_rows :]
+            taken, self._queue = self._queue[: self.max_rows], self._queue[self.max_rows :]
             if not self._queue:
                 self._queued.clear()
-            if not batch:
+            groups: dict[Batch, list[_Pending]] = {}
+            for pending in taken:
+                groups.setdefault(pending.batch, []).append(pending)
+            if not groups:
                 self._slots.release()
                 continue
-            self._committing += 1
-            task = asyncio.create_task(self._commit(batch))
-            self._batches.add(task)
-            task.add_done_callback(self._done)
+            first = True
+            for group in groups.values():
+                if not first:  # a mixed batch: each kind commits on its own connection
+                    await self._slots.acquire()
+                first = False
+                self._committing += 1
+                task = asyncio.create_task(self._commit(group))
+                self._batches.add(task)
+                task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task) -> None:
         self._batches.discard(task)
         self._committing -= 1
         self._slots.release()
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _commit(self, group: list[_Pending]) -> None:
         try:
             async with self.pool.connection() as conn:
-                rows = await self._together(conn, batch)
-                if rows is None:
-                    await self._alone(conn, batch)
+                try:
+                    results = await self._together(conn, group)
+                except REFUSALS:
+                    await self._alone(conn, group)
                     return
         except DB_ERRORS as exc:
-            self._fail(batch, exc)
+            self._fail(group, exc)
             return
         except BaseException as exc:  # a bug must not leave requests waiting forever
-            self._fail(batch, exc)
+            self._fail(group, exc)
             raise
-        for pending, row in zip(batch, rows, strict=True):
-            if not pending.future.done():
-                pending.future.set_result(row)
+        for pending, result in zip(group, results, strict=True):
+            if not pending.future.done():  # done: the request was cancelled (client gone)
+                pending.future.set_result(result)
 
-    async def _together(self, conn: psycopg.AsyncConnection, batch: list[_Pending]) -> list | None:
-        """One transaction, one pipelined round trip, one commit; None when a row was refused."""
-        try:
-            async with conn.transaction():
-                async with conn.pipeline():
-                    cursors = [await conn.execute(p.query, p.params) for p in batch]
-                return [await cur.fetchone() for cur in cursors]
-        except REFUSALS:
-            return None
+    async def _run(self, conn: psycopg.AsyncConnection, batch: Batch, rows: list[bytes]) -> list[tuple]:
+        """One statement for ``rows`` in autocommit: its own transaction, committed (WAL flushed) before
+        the server's answer ends, so the results are returned only once they are durable."""
+        cur = await conn.execute(
+            batch.sql, {"rows": JsonText(b"[" + b",".join(rows) + b"]"), "shard": self.shard}
+        )
+        by_ord = {r[0]: r[1:] for r in await cur.fetchall()}
+        return [by_ord[i] for i in range(1, len(rows) + 1)]
 
-    async def _alone(self, conn: psycopg.AsyncConnection, batch: list[_Pending]) -> None:
-        """After a refusal: each statement in its own transaction (autocommit), each its own answer."""
-        for pending in batch:
+    async def _together(self, conn: psycopg.AsyncConnection, group: list[_Pending]) -> list[tuple]:
+        return await self._run(conn, group[0].batch, [p.row for p in group])
+
+    async def _alone(self, conn: psycopg.AsyncConnection, group: list[_Pending]) -> None:
+        """After a refusal: each row alone in its own transaction, each its own answer."""
+        for pending in group:
             try:
-                cur = await conn.execute(pending.query, pending.params)
-                row = await cur.fetchone()
+                (result,) = await self._run(conn, pending.batch, [pending.row])
             except REFUSALS as exc:
-                if not pending.future.done():  # done: the request was cancelled (client gone)
+                if not pending.future.done():
                     pending.future.set_exception(exc)
             else:
                 if not pending.future.done():
-                    pending.future.set_result(row)
+                    pending.future.set_result(result)
 
     @staticmethod
     def _fail(batch: list[_Pending], exc: BaseException) -> None:

@@ -1,9 +1,10 @@
-"""Database access for the ingest service: an async psycopg pool, one statement per hot-path request,
-landed by group commit (many requests' statements in one transaction and one commit flush,
+"""Database access for the ingest service: an async psycopg pool, hot-path rows landed by group commit
+(the rows of many requests in one statement per table and one commit flush,
 ingest_service.core.group_commit), and a short in-process cache of tenants and their secrets.
 
-Everything here works as the least-privilege role ``trackai_app_rw`` (INSERT/SELECT on landing,
-SELECT on core.tenants/core.tenant_secrets, EXECUTE on landing.rate_limit_hit).
+Everything here works as the least-privilege role ``trackai_app_rw`` (INSERT/SELECT on landing, USAGE
+on its sequences, SELECT on core.tenants/core.tenant_secrets, EXECUTE on landing.rate_limit_hit and
+landing.rate_limit_take).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 
-from psycopg.types.json import Jsonb
+import orjson
 from psycopg_pool import AsyncConnectionPool
 
-from ingest_service.core.group_commit import DB_ERRORS, REFUSALS, GroupCommit
+from ingest_service.core.group_commit import DB_ERRORS, REFUSALS, Batch, GroupCommit
 from trackai import feature_flags, secrets
 from trackai.core import customer
 from trackai.core.gateways import Conversion, Mapped
@@ -64,40 +67,175 @@ class WebhookResult:
     webhook_event_id: int | None
 
 
-_WEBHOOK_COLUMNS = """
-    tenant_id, gateway, delivery_key, event_type, payload_redacted, payload_sha256
-"""
-_CONVERSION_SQL = """,
-cv AS (
-    INSERT INTO landing.conversions (
-        webhook_event_id, tenant_id, gateway, order_id, status, gateway_status, event_time, amount,
-        currency, product_id, session_id, tracking, fbclid, fbc, fbp, client_ip, user_agent,
-        email_hash, phone_hash, {customer_columns}, is_test)
-    SELECT ev.webhook_event_id, %(tenant)s, %(gateway)s, %(order_id)s, %(status)s, %(gateway_status)s,
-           %(event_time)s, %(amount)s, %(currency)s, %(product_id)s, %(session_id)s, %(tracking)s,
-           %(fbclid)s, %(fbc)s, %(fbp)s, %(client_ip)s::inet, %(user_agent)s, %(email_hash)s, %(phone_hash)s,
-           {customer_params}, %(is_test)s
-      FROM ev
-    RETURNING conversion_id
-)""".format(  # the buyer's hashed Meta keys (trackai.core.customer, sql/0910)
-    customer_columns=", ".join(customer.COLUMNS.values()),
-    customer_params=", ".join(f"%({c})s" for c in customer.COLUMNS.values()),
+# --- the hot-path statements: one per table for a whole group commit --------------------------------
+# Each takes the batch's rows as one JSON array (``%(rows)s``, one object per request, built once by
+# ``row_json``), reads them with ``json_to_recordset`` (keys not listed are ignored, missing ones are NULL),
+# and answers one row per input row: (ord, hits, id or NULL). Per-row semantics of the single-row
+# statements they replace (tests/ingest/test_group_commit*.py):
+# - rate limit: ``landing.rate_limit_take`` once per (tenant, scope) of the batch, in that order (no
+#   deadlock between batches), in this worker's shard (``%(shard)s``: exact within a worker); row k of a
+#   tenant sees the hits k single calls would have seen (sql/1500); a refused row still counts, as before;
+# - webhooks: a delivery already landed, or an earlier copy in the same batch, inserts nothing and answers
+#   no id (``duplicate``); rows are matched back by the unique (tenant, gateway, delivery_key);
+# - clicks: ids are drawn from the table's own identity sequence first, so the click and its identity row
+#   share them without relying on RETURNING order.
+# Column lists (name, type as read from the JSON): add a column here and the key in the row dict.
+CONVERSION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("order_id", "text"),
+    ("status", "text"),
+    ("gateway_status", "text"),
+    ("event_time", "timestamptz"),
+    ("amount", "numeric"),
+    ("currency", "text"),
+    ("product_id", "text"),
+    ("session_id", "text"),
+    ("tracking", "jsonb"),
+    ("fbclid", "text"),
+    ("fbc", "text"),
+    ("fbp", "text"),
+    ("client_ip", "inet"),
+    ("user_agent", "text"),
+    ("email_hash", "text"),
+    ("phone_hash", "text"),
+    *((column, "text") for column in customer.COLUMNS.values()),  # the buyer's hashed Meta keys (sql/0910)
+    ("is_test", "boolean"),  # a gateway test/sandbox delivery (issue 23, sql/1300)
 )
-_WEBHOOK_SQL = """
-WITH rl AS (SELECT landing.rate_limit_hit(%(tenant)s, 'webhook', {window}) AS hits),
+CLICK_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("event_type", "text"),
+    ("session_id", "text"),
+    ("occurred_at", "timestamptz"),
+    ("landing_url", "text"),
+    ("referrer", "text"),
+    ("fbclid", "text"),
+    ("fbc", "text"),
+    ("fbp", "text"),
+    ("client_ip", "inet"),
+    ("user_agent", "text"),
+    ("email_hash", "text"),
+    ("phone_hash", "text"),
+    ("external_id", "text"),
+    ("utm", "jsonb"),
+    ("consent_denied", "boolean"),  # flags of issue 23 (trackai.core.consent / bots, sql/1300)
+    ("bot_reason", "text"),
+)
+# NOT NULL columns with a default: a row without the key gets the default.
+_DEFAULTS = {"tracking": "'{}'::jsonb", "utm": "'{}'::jsonb", "consent_denied": "false", "is_test": "false"}
+_WEBHOOK_KEYS = (
+    ("tenant", "uuid"),
+    ("gateway", "text"),
+    ("lim", "integer"),
+    ("delivery_key", "text"),
+    ("event_type", "text"),
+    ("payload", "jsonb"),
+    ("sha", "text"),
+    ("conv", "boolean"),
+)
+_CLICK_KEYS = (("tenant", "uuid"), ("scope", "text"), ("lim", "integer"))
+
+
+def _recordset(columns: tuple[tuple[str, str], ...]) -> str:
+    typed = ", ".join(f"{name} {kind}" for name, kind in columns)
+    names = ", ".join(name for name, _ in columns)
+    return f"ROWS FROM (json_to_recordset(%(rows)s) AS ({typed})) WITH ORDINALITY AS r({names}, ord)"
+
+
+def _value(column: str, source: str = "") -> str:
+    ref = f"{source}{column}"
+    return f"coalesce({ref}, {_DEFAULTS[column]})" if column in _DEFAULTS else ref
+
+
+def _limited(scopes: str) -> str:
+    """CTEs ``r`` (the rows), ``rl`` (one rate_limit_take per tenant and scope) and ``ranked`` (each row
+    with the hits it counts as). ``scopes``: the scope key expression."""
+    return f"""
+rl AS (
+    SELECT tenant, scope, n, landing.rate_limit_take(tenant, scope, {WINDOW_SECONDS}, n, %(shard)s) AS total
+      FROM (SELECT tenant, {scopes} AS scope, count(*)::integer AS n FROM r
+             GROUP BY 1, 2 ORDER BY 1, 2) g
+),
+ranked AS (
+    SELECT r.*, rl.total - rl.n + row_number() OVER (PARTITION BY r.tenant, rl.scope ORDER BY r.ord) AS hits
+      FROM r JOIN rl ON rl.tenant = r.tenant AND rl.scope = {scopes.replace("scope", "r.scope")}
+)"""
+
+
+WEBHOOK_BATCH_SQL = f"""
+WITH r AS (SELECT * FROM {_recordset(_WEBHOOK_KEYS + CONVERSION_COLUMNS)}),{_limited("'webhook'")},
+adm AS (
+    SELECT DISTINCT ON (tenant, gateway, delivery_key) * FROM ranked WHERE hits <= lim
+     ORDER BY tenant, gateway, delivery_key, ord
+),
 ev AS (
-    INSERT INTO landing.webhook_events ({columns})
-    SELECT %(tenant)s, %(gateway)s, %(delivery_key)s, %(event_type)s, %(payload)s, %(sha)s
-      FROM rl WHERE rl.hits <= %(limit)s
+    INSERT INTO landing.webhook_events
+           (tenant_id, gateway, delivery_key, event_type, payload_redacted, payload_sha256)
+    SELECT tenant, gateway, delivery_key, event_type, payload, sha FROM adm
+     ORDER BY tenant, gateway, delivery_key
     ON CONFLICT (tenant_id, gateway, delivery_key) DO NOTHING
-    RETURNING webhook_event_id
-){conversion}
-SELECT (SELECT hits FROM rl), (SELECT webhook_event_id FROM ev)
-"""
-WEBHOOK_WITH_CONVERSION = _WEBHOOK_SQL.format(
-    window=WINDOW_SECONDS, columns=_WEBHOOK_COLUMNS, conversion=_CONVERSION_SQL
+    RETURNING webhook_event_id, tenant_id, gateway, delivery_key
+),
+landed AS (
+    SELECT adm.*, ev.webhook_event_id
+      FROM adm JOIN ev
+        ON ev.tenant_id = adm.tenant AND ev.gateway = adm.gateway AND ev.delivery_key = adm.delivery_key
+),
+cv AS (
+    INSERT INTO landing.conversions (webhook_event_id, tenant_id, gateway, {", ".join(c for c, _ in CONVERSION_COLUMNS)})
+    SELECT webhook_event_id, tenant, gateway, {", ".join(_value(c) for c, _ in CONVERSION_COLUMNS)}
+      FROM landed WHERE conv
+    RETURNING 1
 )
-WEBHOOK_ONLY = _WEBHOOK_SQL.format(window=WINDOW_SECONDS, columns=_WEBHOOK_COLUMNS, conversion="")
+SELECT ranked.ord, ranked.hits, landed.webhook_event_id
+  FROM ranked LEFT JOIN landed ON landed.ord = ranked.ord
+"""
+
+CLICK_BATCH_SQL = f"""
+WITH r AS (SELECT * FROM {_recordset(_CLICK_KEYS + CLICK_COLUMNS)}),{_limited("scope")},
+adm AS (
+    SELECT ranked.*, nextval(pg_get_serial_sequence('landing.clicks', 'click_id')) AS click_id
+      FROM ranked WHERE hits <= lim
+),
+ck AS (
+    INSERT INTO landing.clicks (click_id, tenant_id, {", ".join(c for c, _ in CLICK_COLUMNS)})
+    OVERRIDING SYSTEM VALUE
+    SELECT click_id, tenant, {", ".join(_value(c) for c, _ in CLICK_COLUMNS)} FROM adm
+    RETURNING 1
+),
+idn AS (
+    INSERT INTO landing.identities (tenant_id, session_id, click_id, email_hash, phone_hash, seen_at)
+    SELECT tenant, session_id, click_id, email_hash, phone_hash, occurred_at
+      FROM adm WHERE email_hash IS NOT NULL OR phone_hash IS NOT NULL
+    RETURNING 1
+)
+SELECT ranked.ord, ranked.hits, adm.click_id FROM ranked LEFT JOIN adm ON adm.ord = ranked.ord
+"""
+
+WEBHOOKS = Batch("webhook", WEBHOOK_BATCH_SQL)
+CLICKS = Batch("click", CLICK_BATCH_SQL)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)  # read back as numeric; never a float
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def row_json(row: dict) -> bytes:
+    """One row of a batch as a JSON object. orjson (one C call); the standard library only for what
+    orjson will not write (an integer past 64 bits, a lone surrogate, which the database then refuses on
+    its own: that row alone)."""
+    try:
+        return orjson.dumps(row, default=_json_default)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(row, default=_std_default, separators=(",", ":")).encode()
+
+
+def _std_default(value: object) -> object:
+    if isinstance(value, (uuid.UUID, Decimal)):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
 
 QUARANTINE_SQL = f"""
 WITH rl AS (SELECT landing.rate_limit_hit(%(tenant)s, 'webhook', {WINDOW_SECONDS}) AS hits),
@@ -112,27 +250,6 @@ r AS (
     RETURNING 1
 )
 SELECT (SELECT hits FROM rl), (SELECT quarantine_id FROM q)
-"""
-
-CLICK_SQL = f"""
-WITH rl AS (SELECT landing.rate_limit_hit(%(tenant)s, %(scope)s, {WINDOW_SECONDS}) AS hits),
-ck AS (
-    INSERT INTO landing.clicks (tenant_id, event_type, session_id, occurred_at, landing_url, referrer, fbclid,
-                                fbc, fbp, client_ip, user_agent, email_hash, phone_hash, external_id, utm,
-                                consent_denied, bot_reason)
-    SELECT %(tenant)s, %(event_type)s, %(session_id)s, %(occurred_at)s, %(landing_url)s, %(referrer)s,
-           %(fbclid)s, %(fbc)s, %(fbp)s, %(client_ip)s::inet, %(user_agent)s, %(email_hash)s, %(phone_hash)s,
-           %(external_id)s, %(utm)s, %(consent_denied)s, %(bot_reason)s
-      FROM rl WHERE rl.hits <= %(limit)s
-    RETURNING click_id
-),
-idn AS (
-    INSERT INTO landing.identities (tenant_id, session_id, click_id, email_hash, phone_hash, seen_at)
-    SELECT %(tenant)s, %(session_id)s, ck.click_id, %(email_hash)s, %(phone_hash)s, %(occurred_at)s
-      FROM ck WHERE %(email_hash)s::text IS NOT NULL OR %(phone_hash)s::text IS NOT NULL
-    RETURNING identity_id
-)
-SELECT (SELECT hits FROM rl), (SELECT click_id FROM ck)
 """
 
 
@@ -177,12 +294,15 @@ class Store:
         except DB_ERRORS as exc:
             raise DatabaseUnavailable(str(exc)) from exc
 
-    async def _land(self, query: str, params: dict) -> tuple | None:
-        """A hot-path statement through group commit: its row once committed, REFUSALS as raised."""
+    async def _land(self, batch: Batch, row: dict) -> tuple:
+        """A hot-path row through group commit: its (hits, id) once committed; RowRefused for what the
+        database refuses in this row alone."""
         try:
-            return await self.group.fetchone(query, params)
+            return await self.group.land(batch, row_json(row))
         except DB_ERRORS as exc:
             raise DatabaseUnavailable(str(exc)) from exc
+        except REFUSALS as exc:
+            raise RowRefused(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
 
     async def tenant(self, tenant_id: uuid.UUID) -> TenantInfo | None:
         key = str(tenant_id)
@@ -227,24 +347,19 @@ class Store:
     async def land_webhook(
         self, tenant_id: uuid.UUID, gateway: str, mapped: Mapped, raw_body: bytes, limit: int
     ) -> WebhookResult:
-        params: dict = {
+        row: dict = {
             "tenant": tenant_id,
             "gateway": gateway,
             "delivery_key": mapped.delivery_key,
             "event_type": mapped.event_type,
-            "payload": Jsonb(mapped.payload_redacted),
+            "payload": mapped.payload_redacted,
             "sha": hashlib.sha256(raw_body).hexdigest(),
-            "limit": limit,
+            "lim": limit,
+            "conv": mapped.conversion is not None,
         }
-        conversion = mapped.conversion
-        if conversion is not None:
-            params.update(_conversion_params(conversion))
-        try:
-            row = await self._land(WEBHOOK_WITH_CONVERSION if conversion else WEBHOOK_ONLY, params)
-        except REFUSALS as exc:
-            # UnicodeEncodeError: a lone surrogate (JSON "\ud800") bound to a text column.
-            raise RowRefused(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
-        hits, event_id = row if row else (0, None)
+        if mapped.conversion is not None:
+            row.update(_conversion_params(mapped.conversion))
+        hits, event_id = await self._land(WEBHOOKS, row)
         rate_limited = hits > limit
         return WebhookResult(rate_limited, not rate_limited and event_id is None, hits, event_id)
 
@@ -291,21 +406,8 @@ class Store:
         self, params: dict, limit: int, scope: str = "click"
     ) -> tuple[bool, int | None, int]:
         """One click under the tenant's budget for ``scope`` (``click``, or ``lead`` with its own)."""
-        try:
-            row = await self._land(
-                CLICK_SQL,
-                {
-                    "consent_denied": False,  # flags of issue 23 (trackai.core.consent / bots)
-                    "bot_reason": None,
-                    **params,
-                    "scope": scope,
-                    "limit": limit,
-                    "utm": Jsonb(params.get("utm") or {}),
-                },
-            )
-        except REFUSALS as exc:  # e.g. a NUL byte
-            raise RowRefused(f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
-        hits, click_id = row if row else (0, None)
+        # consent_denied / bot_reason (issue 23) come in ``params``; absent: false / NULL (CLICK_COLUMNS)
+        hits, click_id = await self._land(CLICKS, {**params, "scope": scope, "lim": limit})
         return hits > limit, click_id, hits
 
     async def applied_migrations(self) -> set[str]:
@@ -327,7 +429,7 @@ def _conversion_params(conversion: Conversion) -> dict:
         "currency": conversion.currency,
         "product_id": conversion.product_id,
         "session_id": conversion.session_id,
-        "tracking": Jsonb(conversion.tracking),
+        "tracking": conversion.tracking,
         "fbclid": conversion.fbclid,
         "fbc": conversion.fbc,
         "fbp": conversion.fbp,

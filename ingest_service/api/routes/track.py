@@ -26,7 +26,6 @@ from typing import Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ingest_service.core.deps import (
@@ -34,6 +33,7 @@ from ingest_service.core.deps import (
     BodyTimeout,
     BodyTooLarge,
     ClientGone,
+    JSONResponse,
     body_refusal,
     client_ip,
     read_body,

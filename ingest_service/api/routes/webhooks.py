@@ -13,13 +13,13 @@ import time
 import uuid
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from ingest_service.core.deps import (
     CLOSE,
     BodyTimeout,
     BodyTooLarge,
     ClientGone,
+    JSONResponse,
     body_refusal,
     client_ip,
     read_body,
