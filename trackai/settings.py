@@ -252,6 +252,11 @@ class SetupSettings(BaseSettings):
     test_event_code: str = Field(
         "", description="Meta test_event_code for send_test_capi_event when the tenant has none (Events Manager)."
     )
+    database_url: str | None = Field(
+        None,
+        description="Connection the console wizard runs the tools with (reads secrets, records attempts, "
+        "transcript). Unset: the main database URL.",
+    )
 
 
 # --- LGPD and clean signals (issue 23). Owner: trackai/privacy. docs/privacy.md ---
@@ -276,6 +281,11 @@ class PrivacySettings(BaseSettings):
     )
     report_dir: str = Field(
         ".trackai/privacy", description="Where exported data-subject reports are written (0700 directory)."
+    )
+    database_url: str = Field(
+        "",
+        description="Connection that serves data-subject requests from the console's operator screen (reads and "
+        "erases across landing/core/ops; empty: the main database URL; required in production).",
     )
 
 
