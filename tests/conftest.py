@@ -111,3 +111,34 @@ def make_tenant(conn: psycopg.Connection):
         return tenant_id, gateway_secrets
 
     return _make
+
+
+# --- shared fixtures from tests/support (row builders: `from tests.support import rows`) -----------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """Headless Chromium (Debian's, through Playwright) for this module; skipped without it, failed when
+    CI=1 or TRACKAI_REQUIRE_BROWSER=1 (tests/support/browser.py)."""
+    from tests.support.browser import launch_chromium
+
+    with launch_chromium() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def http_receiver() -> Iterator:
+    """A started LoopbackReceiver (tests/support/receiver.py) recording every request sent to its url."""
+    from tests.support.receiver import LoopbackReceiver
+
+    with LoopbackReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator:
+    """Processes (tests/support/processes.py) logging under tmp_path; all stopped after the test."""
+    from tests.support.processes import Processes
+
+    with Processes(tmp_path / "processes") as procs:
+        yield procs

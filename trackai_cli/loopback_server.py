@@ -13,11 +13,12 @@ from trackai.net import free_port
 
 class LoopbackServer:
     """Serves ``app`` under uvicorn on 127.0.0.1 and ``port`` (default: a free one); ``with`` starts and
-    stops it. ``url`` is its base URL."""
+    stops it. ``url`` is its base URL. ``lifespan="on"`` runs the app's startup/shutdown (a real service's
+    app, e.g. in tests); the fakes need none."""
 
     name = "loopback-fake"
 
-    def __init__(self, app, port: int | None = None) -> None:
+    def __init__(self, app, port: int | None = None, *, lifespan: str = "off") -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(
@@ -28,7 +29,7 @@ class LoopbackServer:
                 port=self.port,
                 log_level="warning",
                 access_log=False,
-                lifespan="off",
+                lifespan=lifespan,
             )
         )
         self._thread: threading.Thread | None = None
@@ -36,7 +37,7 @@ class LoopbackServer:
     def start(self) -> Self:
         self._thread = threading.Thread(target=self._server.run, name=self.name, daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError(f"{self.name} did not start")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from console_seed import PASSWORD
 from fastapi.testclient import TestClient
 
 from console.app import create_app
+from tests.support.world import PASSWORD
 from trackai import db
 from trackai.settings import Settings
 

@@ -13,8 +13,8 @@ import re
 
 import psycopg
 import pytest
-from console_seed import PASSWORD, World
 
+from tests.support.world import PASSWORD, World
 from trackai import db
 from trackai.dispatch import run_dispatch
 from trackai.settings import Settings

@@ -10,10 +10,10 @@ import re
 import psycopg
 import pytest
 from console_client import Browserish, console_app, csrf_of
-from console_seed import PASSWORD, World, build_marts
 
 from dagster_project.defs.match_quality import evaluate_drift
 from dagster_project.lib.resources import PostgresResource
+from tests.support.world import PASSWORD, World, build_marts
 from trackai import db
 from trackai.console_data import meta_quality, users
 from trackai.dispatch import run_dispatch

@@ -17,8 +17,8 @@ from urllib.parse import quote
 import psycopg
 import pytest
 from console_client import Browserish, console_app
-from console_seed import World
 
+from tests.support.world import World
 from trackai import db
 from trackai.core import pii
 from trackai.settings import REPO_ROOT

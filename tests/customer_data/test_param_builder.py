@@ -8,7 +8,6 @@ decode the fbclid (where the Parameter Builder does: pinned below).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -89,15 +88,6 @@ RECORD_BEACONS = """
 window.__beacons = [];
 navigator.sendBeacon = function (url, blob) { blob.text().then(function (t) { window.__beacons.push(JSON.parse(t)); }); return true; };
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium")
-        yield browser
-        browser.close()
 
 
 def snippet_fbc(browser, query: str, referrer: str | None, cookie: str | None) -> str | None:

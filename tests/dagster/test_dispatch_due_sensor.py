@@ -9,7 +9,7 @@ import dagster as dg
 from dagster_project.defs.dispatch import dispatch_due_sensor
 from dagster_project.lib.keys import DISPATCH_DUE_JOB
 from dagster_project.lib.resources import PostgresResource
-from tests.dispatch.helpers import add_purchase
+from tests.support.rows import add_purchase
 from trackai.dispatch import store
 
 

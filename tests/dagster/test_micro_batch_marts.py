@@ -15,7 +15,7 @@ import pytest
 
 from dagster_project.lib import keys
 from dagster_project.runner import run_micro_batch
-from tests.matching.landing_rows import land_click, land_conversion
+from tests.support.rows import land_click, land_conversion
 from trackai.core.emq import estimated_emq
 from trackai_cli.capi_mock import MockConfig, MockServer
 

@@ -5,21 +5,18 @@ Slow (daemon start, first sensor tick, queued run in its own process): marked ``
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from dagster_project.runner import dagster_storage_url
-from tests.matching.landing_rows import land_click, land_conversion
+from tests.support.processes import Processes, wait_until
+from tests.support.rows import land_click, land_conversion
 from trackai import db
 from trackai.settings import REPO_ROOT
 
@@ -50,31 +47,23 @@ def test_sensor_started_run_matches_a_landed_click_and_purchase(
         "TRACKAI_META_GRAPH_URL": "http://127.0.0.1:9",  # nothing listens: dispatch fails fast, never reaches Meta
     }
     daemon = Path(sys.executable).parent / "dagster-daemon"
-    log = (tmp_path / "daemon.log").open("w")
-    proc = subprocess.Popen(
-        [str(daemon), "run", "-w", "workspace.yaml"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    procs = Processes(tmp_path)
     try:
-        deadline = time.monotonic() + 240
-        row = None
-        while time.monotonic() < deadline and row is None:
-            time.sleep(3)
-            row = conn.execute(
+        proc = procs.start(
+            "daemon", [str(daemon), "run", "-w", "workspace.yaml"], env, cwd=REPO_ROOT, group=True
+        )
+
+        def matched() -> tuple | None:
+            assert proc.poll() is None, procs.log("daemon")[-3000:]
+            return conn.execute(
                 "SELECT stage, matched_keys FROM core.matches WHERE order_id = 'daemon-1'"
             ).fetchone()
-            assert proc.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
-        assert row is not None, (tmp_path / "daemon.log").read_text()[-3000:]
+
+        try:
+            row = wait_until(matched, "the daemon's run matched the purchase", timeout=240, interval=3)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {procs.log('daemon')[-3000:]}") from None
         assert row[0] == "semi_deterministic"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=30)
-        with contextlib.suppress(ProcessLookupError):  # the daemon's code server may outlive it
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        procs.stop(timeout=30)
         db.drop_database(pg_server_url, name)

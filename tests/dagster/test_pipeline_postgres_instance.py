@@ -23,7 +23,7 @@ from dagster_project.lib.keys import (
     PURCHASES,
 )
 from dagster_project.runner import ensure_instance_env, pipeline_only_definitions, run_micro_batch
-from tests.matching.landing_rows import land_click, land_conversion
+from tests.support.rows import land_click, land_conversion
 from trackai import db
 from trackai.settings import REPO_ROOT
 

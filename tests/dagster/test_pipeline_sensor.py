@@ -18,7 +18,7 @@ from dagster_project.lib.keys import (
 )
 from dagster_project.lib.resources import PostgresResource
 from dagster_project.runner import pipeline_only_definitions
-from tests.matching.landing_rows import land_click, land_conversion
+from tests.support.rows import land_click, land_conversion
 from trackai.pipeline import batch
 
 pytestmark = pytest.mark.integration

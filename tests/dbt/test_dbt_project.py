@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from datetime import UTC, date, datetime, timedelta
 
-import _analytics_data as data
 import psycopg
 import pytest
 
 from dagster_project.lib import dbt_runner
 from dagster_project.lib.dbt_vars import partition_vars, vars_arg
+from tests.support import rows as data
 from trackai.core import emq
 
 

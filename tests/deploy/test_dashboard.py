@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 import yaml
 
 from tests.deploy.conftest import metrics_in
+from trackai.net import free_port
 from trackai.settings import REPO_ROOT
 
 RENDER = REPO_ROOT / "deploy" / "dashboard" / "render.py"
@@ -68,42 +67,29 @@ def test_every_panel_reads_exported_metrics(exported_metrics) -> None:
 @pytest.mark.skipif(
     not PROMETHEUS, reason="prometheus not on PATH (Debian's prometheus; .ci/run installs it)"
 )
-def test_prometheus_serves_the_console_page(tmp_path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = tmp_path / "prometheus.yml"
+def test_prometheus_serves_the_console_page(processes) -> None:
+    port = free_port()
+    config = processes.log_dir / "prometheus.yml"
     config.write_text("global: {scrape_interval: 15s}\n")
-    proc = subprocess.Popen(
+    url = f"http://127.0.0.1:{port}/consoles/{render.CONSOLE.name}"
+    processes.start(
+        "prometheus",
         [
             PROMETHEUS,
             f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--storage.tsdb.path={processes.log_dir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             f"--web.console.templates={render.CONSOLE.parent}",
             f"--web.console.libraries={render.CONSOLE.parent}",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        ready=f"http://127.0.0.1:{port}/-/ready",
+        timeout=30,
     )
-    try:
-        deadline = time.monotonic() + 30
-        page = None
-        while time.monotonic() < deadline:
-            try:
-                page = httpx.get(f"http://127.0.0.1:{port}/consoles/{render.CONSOLE.name}", timeout=2)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        assert page is not None and page.status_code == 200, page and page.text[:500]
-        spec = render.load()
-        for row in spec["rows"]:
-            for panel in row["panels"]:
-                assert f'<h3 class="panel">{panel["title"]}</h3>' in page.text.replace("&#39;", "'")
-        assert page.text.count("no data") == len(
-            render.expressions(spec)
-        )  # nothing scraped: every series empty
-        assert "/graph?g0.range_input=1h" in page.text
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    page = httpx.get(url, timeout=5)
+    assert page.status_code == 200, page.text[:500]
+    spec = render.load()
+    for row in spec["rows"]:
+        for panel in row["panels"]:
+            assert f'<h3 class="panel">{panel["title"]}</h3>' in page.text.replace("&#39;", "'")
+    assert page.text.count("no data") == len(render.expressions(spec))  # nothing scraped: every series empty
+    assert "/graph?g0.range_input=1h" in page.text

@@ -107,41 +107,21 @@ def test_fault_injection(fake):
     fake.configure(latency_ms=0)
 
 
-def test_cli_serves(tmp_path):
-    import subprocess
-    import sys
-
+def test_cli_serves(tmp_path, processes):
+    from tests.support.processes import trackai
     from trackai.net import free_port
 
-    port = free_port()
+    url = f"http://127.0.0.1:{free_port()}"
     record = tmp_path / "accepted.jsonl"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trackai_cli.cli",
-            "capi-mock",
-            "--port",
-            str(port),
-            "--record-file",
-            str(record),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    port = url.rsplit(":", 1)[1]
+    processes.start(
+        "capi-mock",
+        trackai("capi-mock", "--port", port, "--record-file", str(record)),
+        ready=f"{url}/_mock/stats",
+        timeout=20,
     )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                httpx.get(f"{url}/_mock/stats")
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        r = httpx.post(
-            f"{url}/v25.0/42/events", params={"access_token": "t"}, json={"data": [event(event_id="c1")]}
-        )
-        assert r.status_code == 200
-        assert json.loads(record.read_text().splitlines()[0])["event"]["event_id"] == "c1"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    r = httpx.post(
+        f"{url}/v25.0/42/events", params={"access_token": "t"}, json={"data": [event(event_id="c1")]}
+    )
+    assert r.status_code == 200
+    assert json.loads(record.read_text().splitlines()[0])["event"]["event_id"] == "c1"

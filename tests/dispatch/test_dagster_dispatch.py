@@ -4,7 +4,7 @@ import dagster as dg
 
 from dagster_project.defs.dispatch import build_defs, dispatch, dlq_replay_job
 from dagster_project.lib.resources import MetaCapiResource, PostgresResource
-from tests.dispatch.helpers import add_purchase, queue_status
+from tests.support.rows import add_purchase, queue_status
 from trackai.settings import reset_settings_cache
 from trackai_cli.capi_mock import MockConfig, MockServer
 

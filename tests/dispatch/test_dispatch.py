@@ -9,7 +9,7 @@ import psycopg
 import psycopg.types.json
 import pytest
 
-from tests.dispatch.helpers import add_purchase, queue_status
+from tests.support.rows import add_purchase, queue_status
 from trackai import tenants
 from trackai.dispatch import DispatchOptions, list_dlq, replay, run_dispatch
 from trackai.settings import Settings

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import logging
 import subprocess
 import sys
 import textwrap
-import threading
-import zlib
 from contextlib import redirect_stderr
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from trackai.core.capi.errors import ErrorClass, GraphError
 from trackai.dispatch import engine
@@ -76,35 +72,10 @@ def test_dispatch_logs_each_batch_and_each_event_needing_attention(capsys):
     assert all(e["tenant_id"] == "tenant-a" for e in per_event.values())
 
 
-class _SentryIngest(BaseHTTPRequestHandler):
-    received: list[bytes] = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        encoding = self.headers.get("Content-Encoding", "")
-        if encoding == "gzip":
-            body = gzip.decompress(body)
-        elif encoding == "deflate":
-            body = zlib.decompress(body)
-        elif encoding == "br":
-            import brotli  # pragma: no cover - only if sentry picks brotli
-
-            body = brotli.decompress(body)
-        type(self).received.append(body)
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *args):
-        pass
-
-
-def test_sentry_reports_an_ingest_crash_without_pii_or_secrets(pg_url, make_tenant):
+def test_sentry_reports_an_ingest_crash_without_pii_or_secrets(pg_url, make_tenant, http_receiver):
     tenant, secrets = make_tenant()
-    _SentryIngest.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SentryIngest)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    dsn = f"http://publickey@127.0.0.1:{server.server_port}/42"
+    # The Sentry ingest: the shared loopback receiver (bodies arrive decompressed).
+    dsn = f"http://publickey@{http_receiver.url.removeprefix('http://')}/42"
     script = textwrap.dedent(
         f"""
         import sentry_sdk
@@ -125,19 +96,16 @@ def test_sentry_reports_an_ingest_crash_without_pii_or_secrets(pg_url, make_tena
         sentry_sdk.flush(5)
         """
     )
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", script],
-            cwd=REPO_ROOT,
-            env={**_env(), "TRACKAI_DATABASE_URL": pg_url, "SENTRY_DSN": dsn},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    finally:
-        server.shutdown()
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        env={**_env(), "TRACKAI_DATABASE_URL": pg_url, "SENTRY_DSN": dsn},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "status 500" in done.stdout, done.stderr[-2000:]
-    payload = b"\n".join(_SentryIngest.received).decode("utf-8", "replace")
+    payload = b"\n".join(r.body for r in http_receiver.received()).decode("utf-8", "replace")
     assert "store exploded" in payload and "RuntimeError" in payload
     assert '"component"' in payload and "ingest" in payload
     for forbidden in ("plain.buyer@example.com", "5511987654321", secrets["hotmart"], "X-HOTMART-HOTTOK"):

@@ -1,6 +1,7 @@
 """``/docs`` and ``/redoc`` render in a browser that can reach nothing but the service on loopback.
 
-The real app runs under uvicorn on 127.0.0.1; headless Chromium (Debian's) opens both pages with every
+The real app runs under uvicorn on 127.0.0.1; headless Chromium (Debian's, the shared ``browser``
+fixture) opens both pages with every
 request to another host aborted, and the test checks that the pages actually render (Swagger's operation
 list, ReDoc's title and operations) and that no request tried to leave loopback. Screenshots of both
 pages are written to the test's tmp_path (printed with ``-s``).
@@ -8,44 +9,23 @@ pages are written to the test's tmp_path (printed with ``-s``).
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 
 from ingest_service.main import create_app
+from tests.support.processes import app_server
 from trackai import db
-from trackai.net import free_port
 from trackai.settings import Settings
 
 
 @pytest.fixture(scope="module")
 def base_url(pg_url: str) -> Iterator[str]:
     app = create_app(Settings(), database_url=db.with_user(pg_url, "trackai_app_rw"))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium")
-        yield browser
-        browser.close()
+    with app_server(app) as server:
+        yield server.url
 
 
 class Offline:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from tests.matching.landing_rows import land_plan
+from tests.support.rows import land_plan
 from trackai import tenants
 from trackai.lifecycle import archive, backfill, partitions
 from trackai.pipeline.batch import run_batch

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from tests.matching.landing_rows import sid
+from tests.support.rows import sid
 from trackai.pipeline import ambiguity
 from trackai.pipeline import matching as m
 

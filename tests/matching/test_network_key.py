@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from tests.matching.landing_rows import land_click
+from tests.support.rows import land_click
 from trackai.core import network
 from trackai.pipeline.candidates import lateral_clicks
 from trackai.settings import REPO_ROOT

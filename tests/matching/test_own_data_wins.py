@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.matching.landing_rows import land_click, land_conversion, sid
+from tests.support.rows import land_click, land_conversion, sid
 from trackai.core.capi.payload import build_purchase_event
 from trackai.core.event_id import event_id
 from trackai.dispatch import store

@@ -11,7 +11,7 @@ import pytest
 from dagster_project.defs.pipeline.assets import DEDUPE_REGISTRY, MATCHES, PURCHASES
 from dagster_project.runner import pipeline_only_definitions
 from dagster_project.runner import run_micro_batch as _run
-from tests.matching.landing_rows import fbc_for, land_click, land_conversion
+from tests.support.rows import fbc_for, land_click, land_conversion
 from trackai.core.event_id import event_id
 from trackai.pipeline import batch
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from tests.matching.landing_rows import sid
+from tests.support.rows import sid
 from trackai.core.event_id import event_id
 from trackai.pipeline import matching as m
 from trackai.pipeline.purchases import approved, fold_conversions

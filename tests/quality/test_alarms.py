@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import threading
+import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
-import _analytics_data as data
 import psycopg
 import pytest
 
 from dagster_project.defs.quality import AlarmThresholds, evaluate_all
 from dagster_project.defs.quality.alarms import ALARMS, ERROR, WARN, run_alarm
 from dagster_project.defs.quality.gx_contracts import CONTRACTS, run_contract
+from tests.support import rows as data
+from tests.support.receiver import LoopbackReceiver, Recorded, Reply
 
 SPECS = {s.name: s for s in ALARMS}
 CONTRACT = {c.name: c for c in CONTRACTS}
@@ -69,43 +69,24 @@ def test_circuit_breaker_open_over_3_minutes(tenant, conn):
     assert alarm(conn, "circuit_breaker_open").passed
 
 
-class _FakeGraph(BaseHTTPRequestHandler):
-    expires_in_s = 0
-    seen: list[str] = []
-
-    def do_GET(self):
-        import time
-
-        type(self).seen.append(self.path)
-        body = {"data": {"is_valid": True, "expires_at": int(time.time()) + type(self).expires_in_s}}
-        raw = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, *args):
-        pass
-
-
 def test_meta_token_expiring_via_debug_token(tenant, conn):
-    server = HTTPServer(("127.0.0.1", 0), _FakeGraph)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/v21.0"
-    try:
-        _FakeGraph.expires_in_s = 6 * 3600
+    expires_in = {"s": 6 * 3600}
+
+    def debug_token(request: Recorded) -> Reply:  # the Graph API's debug_token answer
+        return Reply(200, {"data": {"is_valid": True, "expires_at": int(time.time()) + expires_in["s"]}})
+
+    with LoopbackReceiver(respond=debug_token) as graph:
+        url = f"{graph.url}/v21.0"
         r = alarm(conn, "meta_token_expiring", meta_graph_url=url)
         assert (r.passed, r.severity) == (False, ERROR)
-        assert any("debug_token" in p and "input_token=tok-healthy" in p for p in _FakeGraph.seen)
-        _FakeGraph.expires_in_s = 60 * 86400
+        seen = [req.target for req in graph.received(method="GET")]
+        assert any("debug_token" in p and "input_token=tok-healthy" in p for p in seen), seen
+        expires_in["s"] = 60 * 86400
         assert alarm(conn, "meta_token_expiring", meta_graph_url=url).passed
         conn.execute("UPDATE ops.meta_token_status SET status = 'invalid' WHERE tenant_id = %s", (tenant,))
         assert not alarm(conn, "meta_token_expiring").passed  # code 190 recorded by dispatch
         conn.execute("UPDATE ops.meta_token_status SET status = 'ok' WHERE tenant_id = %s", (tenant,))
         assert alarm(conn, "meta_token_expiring").passed
-    finally:
-        server.shutdown()
 
 
 def test_webhook_success_rate_from_counted_rejections(tenant, conn):

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import _analytics_data as data
 import dagster as dg
 import pytest
 
@@ -17,29 +13,13 @@ from dagster_project.defs.quality.notify import AlertNotifier
 from dagster_project.defs.quality.sensors import alarm_notifier
 from dagster_project.lib import keys
 from dagster_project.lib.dbt_runner import MANIFEST_PATH
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    bodies: list[dict] = []
-
-    def do_POST(self):
-        raw = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).bodies.append(json.loads(raw))
-        self.send_response(202)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
+from tests.support import rows as data
 
 
 @pytest.fixture
-def receiver():
-    _Receiver.bodies = []
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", _Receiver.bodies
-    server.shutdown()
+def hook(http_receiver) -> str:
+    """The alert webhook URL on the shared loopback receiver (tests/support/receiver.py)."""
+    return f"{http_receiver.url}/hook"
 
 
 def _failures(instance: dg.DagsterInstance) -> None:
@@ -71,14 +51,15 @@ def _failures(instance: dg.DagsterInstance) -> None:
     doomed.execute_in_process(instance=instance, raise_on_error=False)
 
 
-def test_sensor_posts_slack_json_for_failed_check_and_run(receiver):
-    url, bodies = receiver
+def test_sensor_posts_slack_json_for_failed_check_and_run(hook, http_receiver):
+    url = hook
     with dg.DagsterInstance.ephemeral() as instance:  # non-run-sharded event log, like Postgres storage
         _failures(instance)
         ctx = dg.build_sensor_context(
             instance=instance, resources={"alert_notifier": AlertNotifier(webhook_url=url)}
         )
         alarm_notifier(ctx)
+        bodies = http_receiver.json_bodies("/hook")
         assert len(bodies) == 2  # the passing evaluation is not posted
         check, run = bodies
         assert check["text"].startswith(":red_circle: [ERROR] dlq_depth failed on ops/dlq")
@@ -91,15 +72,16 @@ def test_sensor_posts_slack_json_for_failed_check_and_run(receiver):
             instance=instance, cursor=ctx.cursor, resources={"alert_notifier": AlertNotifier(webhook_url=url)}
         )
         alarm_notifier(ctx2)
-        assert len(bodies) == 2
+        assert len(http_receiver.json_bodies("/hook")) == 2
 
 
-def test_sensor_posts_pagerduty_events_v2(receiver):
-    url, bodies = receiver
+def test_sensor_posts_pagerduty_events_v2(hook, http_receiver):
+    url = hook
     with dg.DagsterInstance.ephemeral() as instance:  # non-run-sharded event log, like Postgres storage
         _failures(instance)
         notifier = AlertNotifier(webhook_url=url, format="pagerduty", pagerduty_routing_key="R0UTING")
         alarm_notifier(dg.build_sensor_context(instance=instance, resources={"alert_notifier": notifier}))
+    bodies = http_receiver.json_bodies("/hook")
     check = bodies[0]
     assert check["routing_key"] == "R0UTING" and check["event_action"] == "trigger"
     assert check["dedup_key"] == "trackai/ops/dlq/dlq_depth"
@@ -200,8 +182,10 @@ def test_every_alarm_links_a_runbook_of_this_checkout_and_the_base_url_is_config
     assert runbook_url("dlq.md") == "https://runbooks.example/trackai/dlq.md"
 
 
-def test_alert_notifier_takes_its_environment_unresolved_and_sends_where_it_points(receiver, setenv):
-    url, bodies = receiver
+def test_alert_notifier_takes_its_environment_unresolved_and_sends_where_it_points(
+    hook, http_receiver, setenv
+):
+    url = hook
     setenv("TRACKAI_ALERT_WEBHOOK_URL", url)
     setenv("TRACKAI_ALERT_FORMAT", "pagerduty")
     notifier = quality_defs().resources["alert_notifier"]
@@ -212,6 +196,7 @@ def test_alert_notifier_takes_its_environment_unresolved_and_sends_where_it_poin
     with dg.DagsterInstance.ephemeral() as instance:
         _failures(instance)
         alarm_notifier(dg.build_sensor_context(instance=instance, resources={"alert_notifier": notifier}))
+    bodies = http_receiver.json_bodies("/hook")
     assert bodies and all(body["routing_key"] == "R0UTING" for body in bodies)
 
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from tests.matching.landing_rows import land_click, land_plan
+from tests.support.rows import land_click, land_plan
 from trackai import tenants
 from trackai.core import pii
 from trackai.core.session_id import is_session_id

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,15 +26,6 @@ RECORD_BEACONS = """
 window.__beacons = [];
 navigator.sendBeacon = function (url, blob) { blob.text().then(function (t) { window.__beacons.push(JSON.parse(t)); }); return true; };
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium")
-        yield browser
-        browser.close()
 
 
 def _visit(browser, query: str, cookies: list[dict] | None = None) -> tuple[dict[str, dict], dict]:
