@@ -16,7 +16,7 @@ from trackai_cli.provision_fakes.server import ProvisionFakes
 
 
 def test_sensor_starts_the_job_which_waits_for_approval_then_publishes(
-    pg_url: str, conn, tenant: str, fakes: ProvisionFakes, monkeypatch
+    pg_url: str, conn, tenant: str, fakes: ProvisionFakes, monkeypatch, make_tenant
 ) -> None:
     for name, value in fakes.environment().items():
         monkeypatch.setenv(name, value)
@@ -72,6 +72,20 @@ def test_sensor_starts_the_job_which_waits_for_approval_then_publishes(
                 instance=instance, tags=mine[0].tags, resources=resources
             )
             assert result.success
+            # a run whose process died mid-step is resumed once it is stale, not before
+            other, _ = make_tenant(name="Loja Parada")
+            stale_run, _ = saga.request_run(conn, other, origin="cli", requested_by="test")
+            conn.execute("UPDATE provisioning.runs SET state = 'running' WHERE run_id = %s", (stale_run,))
+            assert stale_run not in {r["run_id"] for r in saga.runnable_runs(conn, stale_after_seconds=600)}
+            conn.execute(
+                "UPDATE provisioning.steps SET updated_at = now() - interval '20 minutes' WHERE run_id = %s",
+                (stale_run,),
+            )
+            conn.execute(
+                "UPDATE provisioning.runs SET updated_at = now() - interval '20 minutes' WHERE run_id = %s",
+                (stale_run,),
+            )
+            assert stale_run in {r["run_id"] for r in saga.runnable_runs(conn, stale_after_seconds=600)}
         rows = print_step_table("Dagster job run", conn, run_id)
         assert [r["state"] for r in rows] == ["done"] * 5
         assert saga.run_row(conn, run_id)["state"] == "succeeded"

@@ -237,23 +237,29 @@ def _set_run(conn: psycopg.Connection, run_id: str, state: str, error: str | Non
     )
 
 
-def runnable_runs(conn: psycopg.Connection) -> list[dict[str, Any]]:
-    """What the Dagster sensor starts: requested runs, and waiting runs whose tenant has a gate pass or an
-    approval newer than the blocked publish step (the person did what was asked). ``run_key`` changes with
-    each of those, so one request starts one Dagster run."""
+def runnable_runs(conn: psycopg.Connection, stale_after_seconds: float = 900.0) -> list[dict[str, Any]]:
+    """What the Dagster sensor starts: requested runs; waiting runs whose tenant has a gate pass or an
+    approval newer than the blocked publish step (the person did what was asked); and running runs nothing
+    touched for ``stale_after_seconds`` (their process died: resume them). ``run_key`` changes with each of
+    those, so one request starts one Dagster run."""
     return _all(
         conn,
         """SELECT r.run_id::text, r.tenant_id::text, r.state,
-                  r.run_id::text || ':' || coalesce(extract(epoch FROM s.updated_at)::text, 'new') AS run_key
+                  r.run_id::text || ':' || extract(epoch FROM greatest(r.updated_at, s.updated_at))::text AS run_key
              FROM provisioning.runs r
              LEFT JOIN provisioning.steps s ON s.run_id = r.run_id AND s.step = 'gtm_publish'
             WHERE r.state = 'requested'
+               OR (r.state = 'running' AND NOT EXISTS (
+                     SELECT 1 FROM provisioning.steps x WHERE x.run_id = r.run_id
+                        AND x.updated_at > now() - make_interval(secs => %s))
+                   AND r.updated_at < now() - make_interval(secs => %s))
                OR (r.state = 'waiting' AND s.state = 'blocked' AND (
                      EXISTS (SELECT 1 FROM provisioning.approvals a
                               WHERE a.tenant_id = r.tenant_id AND a.approved_at > s.updated_at)
                   OR EXISTS (SELECT 1 FROM setup.gate_passes g
                               WHERE g.tenant_id = r.tenant_id AND g.passed_at > s.updated_at)))
             ORDER BY r.created_at""",
+        (stale_after_seconds, stale_after_seconds),
     )
 
 

@@ -116,13 +116,16 @@ def _sensor_status() -> dg.DefaultSensorStatus:
     minimum_interval_seconds=30,
     default_status=_sensor_status(),
     description="Starts provisioning_job for runs requested in the console or with `trackai provision "
-    "--request`, and for waiting runs once the gate passed or the diff was approved.",
+    "--request`, for waiting runs once the gate passed or the diff was approved, and resumes stale runs.",
 )
 def provisioning_request_sensor(context: dg.SensorEvaluationContext, postgres: PostgresResource):
     from trackai.provisioning import saga
+    from trackai.settings import get_settings
 
+    # a run untouched for longer than the Stape deadline plus 5 minutes lost its process: resume it
+    stale = get_settings().provision.stape_deadline_seconds + 300
     with postgres.connect() as conn:
-        runnable = saga.runnable_runs(conn)
+        runnable = saga.runnable_runs(conn, stale_after_seconds=stale)
     if not runnable:
         return dg.SkipReason("no provisioning run requested or unblocked")
     return [
