@@ -21,6 +21,7 @@ from console import web
 from console.db import Database, console_database_url
 from console.security import SECURITY_HEADERS, Signer, session_secret
 from console.views import auth, billing, failures, operator, overview, purchases, quality, setup
+from console.views import privacy as privacy_view  # issue 23
 from console.views import provisioning as provisioning_view  # issue 17
 from trackai.settings import Settings, get_settings
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     for module in (auth, overview, purchases, failures, quality, setup, operator, billing):
         app.include_router(module.router)
     app.include_router(provisioning_view.router)  # issue 17
+    app.include_router(privacy_view.router)  # issue 23: operators' LGPD screen
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:

@@ -102,6 +102,7 @@ def serve(
     phone: str | None = None,
     out_dir: str | Path | None = None,
     settings: Settings | None = None,
+    write_report_file: bool = True,
 ) -> Served:
     """Open (or continue) the subject's request and export or delete. ``conn``: autocommit, a role that may
     read and change every table of the footprint (the application's owner URL)."""
@@ -119,7 +120,8 @@ def serve(
         report, timings["export"] = subjects.timed(subjects.export, conn, footprint)
         report["request"] = {"request_id": request_id, "deadline_at": served.deadline_at.isoformat()}
         served.report, served.counts = report, report["counts"]
-        served.report_path = str(write_report(report, request_id, out_dir or settings.privacy.report_dir))
+        if write_report_file:  # the console shows the report instead and keeps no copy
+            served.report_path = str(write_report(report, request_id, out_dir or settings.privacy.report_dir))
         served.state = _finish(conn, request_id, subject, "exported", actor, served.counts, timings)
     else:
         counts, timings["erase"] = subjects.timed(subjects.erase, conn, footprint, settings)
