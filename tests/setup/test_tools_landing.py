@@ -62,12 +62,12 @@ def test_probe_expired_self_signed_certificate(ctx, tenant, tmp_path):
         ctx.settings = Settings(setup={"probe_ca_file": str(cert), "probe_timeout_seconds": 3})
         r = tools.probe_landing_url(ctx, tenant, f"{tls_site.url}/good?fbclid=abc")
         assert (r.status, r.code) == ("fail", "tls_invalid"), r
-        assert "expired" in r.observed["tls_error"] and "valid until" in r.observed["tls_detail"]
+        assert "expired" in r.observed["tls_error"] and "valid until" in r.observed["tls_detail_en"]
         # not trusted at all: the self-signed verdict, with the certificate's dates still shown
         ctx.settings = Settings(setup={"probe_timeout_seconds": 3})
         r = tools.probe_landing_url(ctx, tenant, f"{tls_site.url}/good")
         assert r.code == "tls_invalid" and "self" in r.observed["tls_error"].lower(), r.observed
-        assert "self-signed" in r.observed["tls_detail"]
+        assert "self-signed" in r.observed["tls_detail_en"] and "autoassinado" in r.observed["tls_detail"]
         assert tools.check_pixel_presence(ctx, tenant, f"{tls_site.url}/good").code == "fetch_failed"
 
 

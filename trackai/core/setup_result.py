@@ -313,7 +313,7 @@ _m(
     "tls_invalid",
     FAIL,
     "O certificado TLS de {host} não é aceito: {tls_error}{tls_detail}.",
-    "The TLS certificate of {host} is not accepted: {tls_error}{tls_detail}.",
+    "The TLS certificate of {host} is not accepted: {tls_error}{tls_detail_en}.",
     "Renove o certificado (Let's Encrypt: `certbot renew`; hospedagem: painel → SSL/TLS → reemitir). Navegadores mostram um aviso e o Facebook não abre a página.",
     "Renew the certificate (Let's Encrypt: `certbot renew`; hosting: panel → SSL/TLS → reissue). Browsers show a warning and Facebook will not open the page.",
 )

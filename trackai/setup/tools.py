@@ -218,8 +218,8 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext:
     return context
 
 
-def _certificate_detail(url: str, timeout: float) -> str:
-    """Subject and validity of the certificate a host presents, read without verifying it (for the message)."""
+def _certificate_detail(url: str, timeout: float) -> tuple[str, str]:
+    """Issuer and validity of the certificate a host presents, read without verifying it (pt-BR, English)."""
     from cryptography import x509
 
     parts = urlsplit(url)
@@ -227,11 +227,14 @@ def _certificate_detail(url: str, timeout: float) -> str:
         pem = ssl.get_server_certificate((parts.hostname, parts.port or 443), timeout=timeout)
         cert = x509.load_pem_x509_certificate(pem.encode())
     except (OSError, ValueError):
-        return ""
+        return "", ""
     not_after = cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC")
     issuer = cert.issuer.rfc4514_string()
-    self_signed = " autoassinado/self-signed" if cert.issuer == cert.subject else ""
-    return f" (válido até/valid until {not_after}; emissor/issuer {issuer}{self_signed})"
+    own = cert.issuer == cert.subject
+    return (
+        f" (válido até {not_after}; emissor {issuer}{', autoassinado' if own else ''})",
+        f" (valid until {not_after}; issuer {issuer}{', self-signed' if own else ''})",
+    )
 
 
 def _tls_failure(exc: BaseException) -> str | None:
@@ -291,9 +294,11 @@ def probe_landing_url(ctx: SetupContext, tenant_id: str, url: str) -> sr.ToolRes
                     "added_params": added,
                 }
                 if tls:
-                    detail = _certificate_detail(current, settings.probe_timeout_seconds)
+                    pt, en = _certificate_detail(current, settings.probe_timeout_seconds)
                     return sr.result(
-                        tool, "tls_invalid", {**observed, "tls_error": tls, "tls_detail": detail}
+                        tool,
+                        "tls_invalid",
+                        {**observed, "tls_error": tls, "tls_detail": pt, "tls_detail_en": en},
                     )
                 return sr.result(
                     tool, "unreachable", {**observed, "error": f"{type(exc).__name__}: {exc}"[:300]}
