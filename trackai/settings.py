@@ -247,10 +247,14 @@ class SetupSettings(BaseSettings):
         24.0, gt=0, description="validate_gateway_webhook looks at deliveries and refusals this recent."
     )
     webhook_wait_seconds: float = Field(
-        0.0, ge=0, le=900, description="Default wait for a test delivery in validate_gateway_webhook (0: none)."
+        0.0,
+        ge=0,
+        le=900,
+        description="Default wait for a test delivery in validate_gateway_webhook (0: none).",
     )
     test_event_code: str = Field(
-        "", description="Meta test_event_code for send_test_capi_event when the tenant has none (Events Manager)."
+        "",
+        description="Meta test_event_code for send_test_capi_event when the tenant has none (Events Manager).",
     )
     database_url: str | None = Field(
         None,
