@@ -673,6 +673,18 @@ _m("tenants.col.action", "Ação", "Action")
 _m("tenants.view", "Ver painel de {name}", "View {name}'s console")
 
 # --- billing (issue 18, console/views/billing.py) ---------------------------------------------------------
+_m("state.quota_held", "Retida pela franquia do plano", "Held at the plan's quota")
+_m("reason.quota", "Retida pela franquia além da janela da Meta", "Held at the quota past Meta's window")
+_m(
+    "reason.quota.what",
+    "O plano bloqueia envios ao atingir a franquia; o evento ficou na fila até passar o limite de 7 dias da Meta.",
+    "The plan holds sending at its quota; the event stayed queued until it passed Meta's 7-day limit.",
+)
+_m(
+    "reason.quota.todo",
+    "Não há como reenviar. Para não perder outras: faça upgrade do plano ao ver o aviso de 80% ou 100%.",
+    "It cannot be replayed. To lose no others: upgrade the plan when the 80% or 100% notice arrives.",
+)
 _m("nav.billing", "Plano e uso", "Plan & usage")
 _m("billing.title", "Plano e uso", "Plan & usage")
 _m(
