@@ -19,7 +19,8 @@ def expire_quarantine(
     """Delete quarantined bodies received before now - retention; returns how many."""
     settings = settings or get_settings()
     cutoff = (now or datetime.now(UTC)) - timedelta(days=settings.privacy.quarantine_retention_days)
-    return conn.execute("DELETE FROM landing.webhook_quarantine WHERE received_at < %s", (cutoff,)).rowcount
+    # A SECURITY DEFINER function (sql/1301): Dagster's role has no DELETE on landing tables.
+    return conn.execute("SELECT privacy.expire_quarantine(%s)", (cutoff,)).fetchone()[0]
 
 
 def oldest_quarantine_age_days(conn: psycopg.Connection, now: datetime | None = None) -> float | None:
