@@ -13,12 +13,26 @@ import ipaddress
 import time
 from collections.abc import Callable, Hashable
 
+_KEYS: dict[str, str] = {}
+
 
 def address_key(address: str | None) -> str:
     """The unit a per-address budget applies to: an IPv4 address, or the /64 of an IPv6 one (one
-    subscriber usually gets a whole /64, so counting single IPv6 addresses would be no limit at all)."""
+    subscriber usually gets a whole /64, so counting single IPv6 addresses would be no limit at all).
+    Memoised (bounded): it runs for every click and every refusal."""
     if not address:
         return "unknown"
+    key = _KEYS.get(address)
+    if key is None:
+        if len(address) > 64:  # not an address (only validated ones are memoised)
+            return _address_key(address)
+        if len(_KEYS) >= 20_000:
+            _KEYS.clear()
+        key = _KEYS[address] = _address_key(address)
+    return key
+
+
+def _address_key(address: str) -> str:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
