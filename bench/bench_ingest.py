@@ -23,6 +23,13 @@ much of the shared cores a server got. Phases per worker count and line, echo an
 
 Errors = anything but 200 (and, for ingest, a body other than ``accepted``) or a broken connection;
 any error makes the script exit 1, smoke included. Timings are reported, never asserted.
+
+Before/after in one run: ``--before DIR`` (a checkout of an older commit, e.g. ``git archive <sha> | tar
+-x -C DIR``) starts a third server, ``trackai serve`` from DIR against the same database, measured in the
+same rounds as echo and ingest (echo, before, ingest alternating), so both versions face the same load
+and the same echo. Each line's table row carries the 1-minute load average at its start and end (the
+machine is shared: read CPU per request first, it does not depend on the share of the cores a server
+got). ``--profile`` prints the top self-time entries of each py-spy profile.
 """
 
 from __future__ import annotations
@@ -278,11 +285,13 @@ def run_phase(spec: dict) -> dict:
 
 
 class Server:
-    def __init__(self, kind: str, workers: int, env: dict, log_dir: Path) -> None:
+    def __init__(self, kind: str, workers: int, env: dict, log_dir: Path, root: Path = REPO_ROOT) -> None:
         self.kind, self.workers = kind, workers
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        if kind == "ingest":
+        if (
+            kind != "echo"
+        ):  # ingest, or "before": the same command from another checkout (cwd first on sys.path)
             command = [sys.executable, "-m", "trackai_cli.cli", "serve", "--port", str(self.port)]
             command += ["--workers", str(workers)]
         else:  # the same uvicorn settings as trackai serve (guarded httptools, uvloop, no access log)
@@ -292,7 +301,7 @@ class Server:
         self.log_path = log_dir / f"{kind}-{workers}w.log"
         self.log = self.log_path.open("w")
         self.proc = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -358,12 +367,15 @@ def progress(message: str) -> None:
 
 def run_workers(args, pool: ProcessPoolExecutor, env: dict, tenants: list, workers: int, log_dir):
     """Both servers up once for this worker count; every line measured against them."""
-    echo = Server("echo", workers, env, log_dir)
-    ingest = Server("ingest", workers, env, log_dir)
-    servers = {"echo": echo, "ingest": ingest}
+    servers = {
+        "echo": Server("echo", workers, env, log_dir),
+        "ingest": Server("ingest", workers, env, log_dir),
+    }
+    if args.before:
+        servers["before"] = Server("before", workers, env, log_dir, root=Path(args.before).resolve())
     try:
-        echo.wait_ready()
-        ingest.wait_ready()
+        for server in servers.values():
+            server.wait_ready()
         return [measure_line(args, pool, servers, tenants, workers, log_dir, line) for line in args.lines]
     finally:
         for server in servers.values():
@@ -371,10 +383,11 @@ def run_workers(args, pool: ProcessPoolExecutor, env: dict, tenants: list, worke
 
 
 def measure_line(args, pool, servers: dict, tenants: list, workers: int, log_dir: Path, line: str) -> dict:
-    ingest = servers["ingest"]
     target = f"/api/v1/webhooks/{GATEWAY}/{{tenant}}" if line == "webhook" else "/api/v1/track/click"
-    paths = {"echo": f"/echo/{line}/{{tenant}}", "ingest": target}
-    expect = {"echo": None, "ingest": EXPECT[line]}
+    paths = {"echo": f"/echo/{line}/{{tenant}}", "ingest": target, "before": target}
+    expect = {"echo": None, "ingest": EXPECT[line], "before": EXPECT[line]}
+    kinds = [k for k in ("echo", "before", "ingest") if k in servers]
+    load_start = os.getloadavg()[0]
     capacity = args.max_rate * (args.warmup + args.seconds)
 
     def spec(kind: str, mode: str, tag: str, **extra) -> dict:
@@ -393,9 +406,9 @@ def measure_line(args, pool, servers: dict, tenants: list, workers: int, log_dir
             **extra,
         }
 
-    peak: dict[str, list[dict]] = {"echo": [], "ingest": []}
+    peak: dict[str, list[dict]] = {k: [] for k in kinds}
     for r in range(args.rounds):
-        for kind in ("echo", "ingest"):
+        for kind in kinds:
             # echo may reuse its requests (wrap); ingest needs a distinct order per request
             count = 4000 if kind == "echo" else int(capacity)
             s = spec(kind, "closed", f"peak{r}", count=count, wrap=kind == "echo")
@@ -407,16 +420,20 @@ def measure_line(args, pool, servers: dict, tenants: list, workers: int, log_dir
                 f"{result['server_cpu_ms_per_request']} ms/req, gen cpu {result['generator_cpu']}"
             )
     best = {k: max(v, key=lambda x: x["req_per_s"]) for k, v in peak.items()}
+    profiles = {}
     if args.profile:
-        profile_ingest(args, pool, ingest, spec, workers, log_dir, line)
+        for kind in ("before", "ingest"):
+            if kind in servers:
+                profiles[kind] = profile_ingest(args, pool, servers[kind], spec, workers, log_dir, line)
     rate = max(1.0, round(best["ingest"]["req_per_s"] / 2, 1))
     half: dict[str, dict] = {}
-    for kind in ("ingest", "echo"):
-        count = int(rate * (args.warmup + args.seconds)) + 1
-        s = spec(kind, "open", "half", count=count, rate=rate)
+    for kind in reversed(kinds):  # ingest, before (at half its own peak), echo (at the ingest's rate)
+        own = rate if kind != "before" else max(1.0, round(best["before"]["req_per_s"] / 2, 1))
+        count = int(own * (args.warmup + args.seconds)) + 1
+        s = spec(kind, "open", "half", count=count, rate=own)
         half[kind] = timed_phase(pool, servers[kind], s)
         progress(
-            f"{workers}w {line} {kind} open loop at {rate:,.0f} req/s: p50 {half[kind]['p50_ms']} ms, "
+            f"{workers}w {line} {kind} open loop at {own:,.0f} req/s: p50 {half[kind]['p50_ms']} ms, "
             f"p99 {half[kind]['p99_ms']} ms, errors {half[kind]['errors']}"
         )
     return {
@@ -426,6 +443,8 @@ def measure_line(args, pool, servers: dict, tenants: list, workers: int, log_dir
         "peak": best,
         "half_rate": rate,
         "half": half,
+        "load_1m": (round(load_start, 2), round(os.getloadavg()[0], 2)),
+        "profiles": profiles,
     }
 
 
@@ -442,14 +461,15 @@ def timed_phase(pool: ProcessPoolExecutor, server: Server, spec: dict) -> dict:
     return result
 
 
-def profile_ingest(args, pool, ingest: Server, spec, workers: int, log_dir: Path, line: str) -> None:
-    """py-spy on every ingest worker during one extra closed-loop round (flamegraph SVG + top functions)."""
+def profile_ingest(args, pool, ingest: Server, spec, workers: int, log_dir: Path, line: str) -> dict:
+    """py-spy on every worker of ``ingest`` during one extra closed-loop round: a flamegraph SVG and a raw
+    profile each; returns (and prints) the top self-time entries of the busy samples."""
     pids = ingest.worker_pids()
     spy = str(Path(sys.executable).parent / "py-spy")
     procs = []
     for pid in pids:
-        out = log_dir / f"ingest-{line}-{workers}w-{pid}.svg"
-        raw = log_dir / f"ingest-{line}-{workers}w-{pid}.txt"
+        out = log_dir / f"{ingest.kind}-{line}-{workers}w-{pid}.svg"
+        raw = log_dir / f"{ingest.kind}-{line}-{workers}w-{pid}.txt"
         procs.append(
             subprocess.Popen(
                 [
@@ -489,11 +509,56 @@ def profile_ingest(args, pool, ingest: Server, spec, workers: int, log_dir: Path
         )
     capacity = args.max_rate * (args.warmup + args.seconds)
     result = pool.submit(
-        run_phase, spec("ingest", "closed", "profile", count=int(capacity), wrap=False)
+        run_phase, spec(ingest.kind, "closed", "profile", count=int(capacity), wrap=False)
     ).result()
     for p in procs:
         p.wait(timeout=60)
-    progress(f"profiled {workers}w {line} ingest ({result['req_per_s']:,.0f} req/s under py-spy): {log_dir}")
+    progress(
+        f"profiled {workers}w {line} {ingest.kind} ({result['req_per_s']:,.0f} req/s under py-spy): {log_dir}"
+    )
+    tops = top_entries([log_dir / f"{ingest.kind}-{line}-{workers}w-{pid}.txt" for pid in pids])
+    for share, frame in tops["self"][:15]:
+        progress(f"  {share:5.1f} % self  {frame}")
+    return tops
+
+
+def top_entries(paths: list[Path], n: int = 25) -> dict:
+    """Self and inclusive shares (%) of the busy samples of py-spy raw profiles (idle in the event loop,
+    ``Runner.run`` as the leaf, left out)."""
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    busy = total = 0
+    for path in paths:
+        if not path.exists():
+            continue
+        for row in path.read_text().splitlines():
+            stack, _, count = row.rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            frames = [_frame(f) for f in stack.split(";")]
+            total += int(count)
+            if frames[-1].startswith("Runner.run (asyncio"):
+                continue
+            busy += int(count)
+            own[frames[-1]] = own.get(frames[-1], 0) + int(count)
+            for frame in set(frames):
+                inclusive[frame] = inclusive.get(frame, 0) + int(count)
+
+    def top(counts: dict[str, int]) -> list[tuple[float, str]]:
+        ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:n]
+        return [(round(100 * c / max(1, busy), 1), f) for f, c in ranked]
+
+    return {"busy_share": round(busy / max(1, total), 3), "self": top(own), "inclusive": top(inclusive)}
+
+
+def _frame(raw: str) -> str:
+    """``func (path/to/file.py:12)`` -> ``func (package/file.py)``."""
+    name, _, where = raw.partition(" (")
+    where = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", f"{REPO_ROOT}/", "/lib/python3"):
+        if marker in where:
+            where = where.split(marker, 1)[1]
+    return f"{name} ({where})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -512,6 +577,9 @@ def main(argv: list[str] | None = None) -> int:
         "--max-rate", type=float, default=3000, help="distinct webhooks pre-signed per second"
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the ingest workers in an extra round")
+    parser.add_argument(
+        "--before", metavar="DIR", help="also measure `trackai serve` from this older checkout (same run)"
+    )
     parser.add_argument("--tenants", type=int, default=50, help="tenants the webhooks are spread over")
     parser.add_argument("--keep", action="store_true", help="keep the throwaway database")
     parser.add_argument(
@@ -575,16 +643,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(args, results: list[dict], landed: tuple[int, int], runtime: float, log_dir: Path) -> int:
-    columns = ["line", "server", "workers", "peak req/s", "peak p99 ms", "server CPU ms/req"]
-    columns += ["half-peak req/s", "p50 ms", "p99 ms", "errors", "ingest/echo req/s", "ingest/echo CPU"]
+    columns = ["line", "server", "workers", "load 1m", "peak req/s", "peak p99 ms", "server CPU ms/req"]
+    columns += ["half-peak req/s", "p50 ms", "p99 ms", "errors", "x echo req/s", "x echo CPU"]
     rows = []
     errors = 0
     for r in results:
-        ratio = r["peak"]["ingest"]["req_per_s"] / max(1e-9, r["peak"]["echo"]["req_per_s"])
-        cpu = {k: r["peak"][k]["server_cpu_ms_per_request"] for k in ("echo", "ingest")}
-        r["ratio"] = round(ratio, 3)
+        kinds = [k for k in ("echo", "before", "ingest") if k in r["peak"]]
+        cpu = {k: r["peak"][k]["server_cpu_ms_per_request"] for k in kinds}
+        ratios = {k: r["peak"][k]["req_per_s"] / max(1e-9, r["peak"]["echo"]["req_per_s"]) for k in kinds}
+        r["ratio"] = round(ratios["ingest"], 3)
         r["cpu_ratio"] = round(cpu["ingest"] / max(1e-9, cpu["echo"]), 2)
-        for kind in ("echo", "ingest"):
+        load = "{} → {}".format(*r["load_1m"])
+        for kind in kinds:
             peak, half = r["peak"][kind], r["half"][kind]
             err = sum(x["errors"] for x in r["peak_rounds"][kind]) + half["errors"]
             errors += err
@@ -593,6 +663,7 @@ def report(args, results: list[dict], landed: tuple[int, int], runtime: float, l
                     r["line"],
                     kind,
                     r["workers"],
+                    load,
                     peak["req_per_s"],
                     peak["p99_ms"],
                     cpu[kind],
@@ -600,8 +671,8 @@ def report(args, results: list[dict], landed: tuple[int, int], runtime: float, l
                     half["p50_ms"],
                     half["p99_ms"],
                     err,
-                    f"{ratio:.2f}" if kind == "ingest" else "",
-                    f"{r['cpu_ratio']:.1f}" if kind == "ingest" else "",
+                    f"{ratios[kind]:.2f}" if kind != "echo" else "",
+                    f"{cpu[kind] / max(1e-9, cpu['echo']):.1f}" if kind != "echo" else "",
                 ]
             )
     # Issue 21's targets (reported, never asserted).
