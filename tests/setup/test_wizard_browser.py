@@ -1,4 +1,5 @@
-"""The console wizard walked in Chromium (Playwright, Debian's /usr/bin/chromium): steps in order with live
+"""The console wizard walked in Chromium (the shared ``browser`` fixture: Playwright driving Debian's
+/usr/bin/chromium, tests/support/browser.py): steps in order with live
 progress, blocked steps saying why, three failures → the seller is told a person will contact them (and the
 loopback support webhook receives exactly one case), the transcript page, English switch. Plus the HTTP
 guards: CSRF, another tenant's session sees none of this tenant's transcript (row-level security)."""
@@ -26,7 +27,6 @@ from trackai.settings import REPO_ROOT, Settings
 from trackai.setup import runner
 from trackai_cli.setup_fakes.landing import LandingFake
 
-CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct horse battery staple"
 SHOTS = REPO_ROOT / ".trackai" / "setup-screenshots"
 pytestmark = pytest.mark.integration
@@ -100,18 +100,6 @@ def console(pg_url, graph, receiver, world):
 def site(world):
     with LandingFake(PIXEL, world["seller"], "https://track.example.com.br") as fake:
         yield fake
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        yield chromium
-        chromium.close()
 
 
 def login(page, base, email="wizard@example.com"):
