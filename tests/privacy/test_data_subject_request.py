@@ -392,3 +392,30 @@ def test_export_then_delete_leaves_nothing_of_the_buyer(world, pg_url, tmp_path:
         summary = run_dispatch(conn, w["settings"], sleep=lambda s: None, options=DispatchOptions())
     assert summary.get("sent", 0) == 0 and len(w["fake"].events) == 2
     assert scan_database(pg_url, needles) == []
+
+
+def test_archive_reads_days_archived_before_the_flag_columns_existed(world, tmp_path: Path) -> None:
+    """A day archived before sql/1300 has no bot_reason/consent_denied: `trackai archive query` still reads
+    every day (the missing columns are NULL), so the archive stays queryable across the migration."""
+    from trackai.lifecycle import archive, duck
+    from trackai.lifecycle.store import ObjectStore
+
+    store = ObjectStore.from_settings("archive")
+    con = duck.connect(get_settings())
+    try:
+        local = tmp_path / "old.parquet"
+        con.execute(
+            "COPY (SELECT 999999::BIGINT AS click_id, '" + world["tenant"] + "'::UUID AS tenant_id, "
+            "'click' AS event_type, 'tai_oldschema' AS session_id, TIMESTAMPTZ '2025-01-05 10:00:00+00' AS occurred_at) "
+            f"TO '{local}' (FORMAT parquet)"
+        )
+    finally:
+        con.close()
+    store.upload_file(archive.object_key("landing.clicks", date(2025, 1, 5)), local)
+    _, rows = archive.query(
+        "SELECT day, count(*), count(bot_reason), count(*) FILTER (WHERE consent_denied IS NULL) "
+        "FROM clicks GROUP BY day ORDER BY day"
+    )
+    by_day = {str(r[0]): r[1:] for r in rows}
+    assert by_day["2025-01-05"] == (1, 0, 1)
+    assert by_day[OLD.isoformat()][0] >= 2  # the other buyer's archived clicks, schema with the flags

@@ -270,7 +270,9 @@ def query(sql: str, settings: Settings | None = None) -> tuple[list[str], list[t
             if any(True for _ in store.list(parent.replace(".", "/") + "/")):
                 con.execute(
                     f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{glob(parent, store)}', "
-                    "hive_partitioning = true, hive_types = {'day': DATE})"
+                    # union_by_name: days archived before a migration added columns (e.g. sql/1300's flags)
+                    # lack them; they read as NULL instead of failing the whole glob.
+                    "hive_partitioning = true, hive_types = {'day': DATE}, union_by_name = true)"
                 )
         cur = con.execute(sql)
         names = [d[0] for d in cur.description] if cur.description else []
