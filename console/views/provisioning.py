@@ -94,6 +94,21 @@ _m(
     "Todas as páginas: GTM pelo seu domínio de rastreamento",
     "Every page: GTM from your tracking domain",
 )
+_m(
+    "prov.blocked.test_event_missing",
+    "Publicação aguardando: o evento de teste da CAPI ainda não passou. Rode-o no assistente de configuração.",
+    "Publish waiting: the test CAPI event has not passed yet. Run it in the setup assistant.",
+)
+_m(
+    "prov.blocked.approval_missing",
+    "Publicação aguardando: ninguém aprovou as mudanças do GTM abaixo.",
+    "Publish waiting: nobody approved the GTM changes below.",
+)
+_m(
+    "prov.blocked.diff_changed",
+    "Publicação aguardando: o workspace do GTM mudou depois da aprovação; revise e aprove de novo.",
+    "Publish waiting: the GTM workspace changed after the approval; review and approve again.",
+)
 for _state, _pt, _en in (
     ("requested", "pedido", "requested"),
     ("running", "em andamento", "running"),

@@ -5,14 +5,12 @@ with the test event, the snippets from the first-party host, and another tenant 
 from __future__ import annotations
 
 import re
-import tempfile
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from console.app import create_app
-from dagster_project.lib import dbt_runner
 from trackai import db
 from trackai.console_data.users import ensure_demo_users
 from trackai.provisioning import saga
@@ -23,11 +21,7 @@ from trackai_cli.provision_fakes.server import ProvisionFakes
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture(scope="module", autouse=True)
-def console_marts(pg_url: str) -> None:
-    """The mart every console page's header reads (the tenant's name)."""
-    with tempfile.TemporaryDirectory() as target:
-        dbt_runner.build(pg_url, select="+console_tenant_setup", target_path=target, capture=True)
+pytestmark = pytest.mark.usefixtures("console_marts")
 
 
 def _login(client: TestClient, email: str, password: str) -> str:
