@@ -232,7 +232,7 @@ def run_demo(quick: bool = False, seed: int | None = None) -> int:
     settings = get_settings()
     seed = next_demo_seed(settings.data_dir) if seed is None else seed
     sizes = QUICK if quick else FULL
-    progress = Progress(total_steps=7)
+    progress = Progress(total_steps=8)
     embedded_was_running = settings.uses_embedded_database and embedded_pg.is_running(settings.data_dir)
 
     progress.begin("database")
@@ -336,6 +336,13 @@ def _run_with_services(
     alarms = evaluate_all(url)
     failing = [a for a in alarms if not a.passed]
     progress.done(f"{len(alarms)} checks, {len(failing)} failing")
+
+    progress.begin("setup assistant: token, webhooks, snippet and a test event per tenant (issue 16)")
+    from trackai_cli.setup_fakes.demo import run_setup_demo
+
+    setup_lines = run_setup_demo(url, list(DEMO_TENANTS))
+    print("\n".join(f"      {line}" for line in setup_lines))
+    progress.done("test-event gate recorded (docs/setup-assistant.md)")
 
     progress.begin("billing: a tenant on a small plan goes warn → block → upgrade → release (issue 18)")
     from trackai_cli.demo_billing import run_billing_demo

@@ -105,3 +105,20 @@ def test_case_is_kept_when_no_webhook_is_configured(ctx, make_tenant, graph, set
         (out["support_case"]["case_id"],),
     ).fetchone()
     assert row[0] is False and "TRACKAI_ALERT_WEBHOOK_URL" in row[1]
+
+
+def test_demo_step_records_the_gate_for_each_tenant(ctx, make_tenant, graph, pg_url, setenv):
+    from trackai.setup import gates
+    from trackai_cli.setup_fakes.demo import run_setup_demo
+
+    setenv("TRACKAI_META_GRAPH_URL", graph.url)
+    setenv("TRACKAI_ALERT_WEBHOOK_URL", "")
+    specs = []
+    for name in ("Demo A", "Demo B"):
+        tenant_id, secrets = make_tenant(name, pixel_id=PIXEL, meta_token="tok-" + PIXEL)
+        specs.append({"tenant_id": tenant_id, "name": name, "gateway_secrets": secrets})
+    lines = run_setup_demo(pg_url, specs)
+    assert len(lines) == 3 and "send_test_capi_event pass/ok" in lines[0]
+    assert "validate_gateway_webhook[hotmart] fail/nothing_received" in lines[1]
+    for spec in specs:
+        assert gates.latest_pass(ctx.conn, spec["tenant_id"]).actor == "operator"
