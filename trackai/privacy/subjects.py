@@ -150,7 +150,7 @@ def locate(conn: psycopg.Connection, subject: Subject, settings: Settings | None
     matched = conn.execute(
         """SELECT c.session_id FROM core.matches m JOIN landing.clicks c
                 ON c.tenant_id = m.tenant_id AND c.click_id = m.click_id
-            WHERE m.tenant_id = %s AND m.stage = ANY(%s) AND (m.gateway || chr(31) || m.order_id) = ANY(%s)""",
+            WHERE m.tenant_id = %s AND m.stage = ANY(%s) AND (m.gateway, m.order_id) IN (SELECT split_part(k, chr(31), 1), split_part(k, chr(31), 2) FROM unnest(%s::text[]) AS k)""",
         (tenant, list(MATCHED_STAGES_OF_THE_BUYER), fp.order_keys()),
     ).fetchall()
     new_sessions = {r[0] for r in matched} - fp.sessions
@@ -167,14 +167,14 @@ def locate(conn: psycopg.Connection, subject: Subject, settings: Settings | None
     )
     rows = conn.execute(
         """SELECT webhook_event_id FROM landing.conversions
-            WHERE tenant_id = %s AND (gateway || chr(31) || order_id) = ANY(%s)""",
+            WHERE tenant_id = %s AND (gateway, order_id) IN (SELECT split_part(k, chr(31), 1), split_part(k, chr(31), 2) FROM unnest(%s::text[]) AS k)""",
         (tenant, fp.order_keys()),
     ).fetchall()
     fp.webhook_event_ids = {r[0] for r in rows}
     fp.event_ids = _set(
         conn,
-        """SELECT event_id FROM core.dedupe_registry WHERE tenant_id = %s AND (gateway || chr(31) || order_id) = ANY(%s)
-           UNION SELECT event_id FROM core.purchases WHERE tenant_id = %s AND (gateway || chr(31) || order_id) = ANY(%s)""",
+        """SELECT event_id FROM core.dedupe_registry WHERE tenant_id = %s AND (gateway, order_id) IN (SELECT split_part(k, chr(31), 1), split_part(k, chr(31), 2) FROM unnest(%s::text[]) AS k)
+           UNION SELECT event_id FROM core.purchases WHERE tenant_id = %s AND (gateway, order_id) IN (SELECT split_part(k, chr(31), 1), split_part(k, chr(31), 2) FROM unnest(%s::text[]) AS k)""",
         tenant,
         fp.order_keys(),
         tenant,
@@ -293,7 +293,7 @@ def export(conn: psycopg.Connection, fp: Footprint) -> dict[str, Any]:
             """SELECT gateway, order_id, status, gateway_status, event_time, amount, currency, product_id,
                       session_id, tracking, fbclid, fbc, fbp, host(client_ip) AS client_ip, user_agent,
                       email_hash, phone_hash, is_test
-                 FROM landing.conversions WHERE tenant_id = %s AND (gateway || chr(31) || order_id) = ANY(%s)
+                 FROM landing.conversions WHERE tenant_id = %s AND (gateway, order_id) IN (SELECT split_part(k, chr(31), 1), split_part(k, chr(31), 2) FROM unnest(%s::text[]) AS k)
                 ORDER BY conversion_id""",
             tenant,
             keys,
@@ -313,14 +313,14 @@ def export(conn: psycopg.Connection, fp: Footprint) -> dict[str, Any]:
         "core.purchases": rows(
             """SELECT gateway, order_id, event_id, status, approved_at, amount, currency, product_id, session_id,
                       fbc, fbp, host(client_ip) AS client_ip, user_agent, email_hash, phone_hash, test_reason
-                 FROM core.purchases WHERE tenant_id = %s AND (gateway || chr(31) || order_id) = ANY(%s)""",
+                 FROM core.purchases WHERE tenant_id = %s AND (gateway, order_id) IN (SELECT split_part(k, chr(31), 1), split_part(k, chr(31), 2) FROM unnest(%s::text[]) AS k)""",
             tenant,
             keys,
         ),
         "core.matches": rows(
             """SELECT gateway, order_id, click_id, stage, score, matched_keys, fbc, fbp, host(client_ip) AS client_ip,
                       user_agent, landing_url, matched_at
-                 FROM core.matches WHERE tenant_id = %s AND (gateway || chr(31) || order_id) = ANY(%s)""",
+                 FROM core.matches WHERE tenant_id = %s AND (gateway, order_id) IN (SELECT split_part(k, chr(31), 1), split_part(k, chr(31), 2) FROM unnest(%s::text[]) AS k)""",
             tenant,
             keys,
         ),
@@ -454,23 +454,23 @@ def erase(conn: psycopg.Connection, fp: Footprint, settings: Settings | None = N
         ),
         (
             "core.matches",
-            "DELETE FROM core.matches WHERE tenant_id = %s AND ((gateway || chr(31) || order_id) = ANY(%s)"
+            "DELETE FROM core.matches WHERE tenant_id = %s AND ((gateway, order_id) IN (SELECT split_part(k, chr(31), 1), split_part(k, chr(31), 2) FROM unnest(%s::text[]) AS k)"
             " OR click_id = ANY(%s) AND stage = ANY(%s))",
             (tenant, keys, clicks, list(MATCHED_STAGES_OF_THE_BUYER)),
         ),
         (
             "core.purchase_verifications",
-            "DELETE FROM core.purchase_verifications WHERE tenant_id = %s AND (gateway || chr(31) || order_id) = ANY(%s)",
+            "DELETE FROM core.purchase_verifications WHERE tenant_id = %s AND (gateway, order_id) IN (SELECT split_part(k, chr(31), 1), split_part(k, chr(31), 2) FROM unnest(%s::text[]) AS k)",
             (tenant, keys),
         ),
         (
             "core.purchases",
-            "DELETE FROM core.purchases WHERE tenant_id = %s AND (gateway || chr(31) || order_id) = ANY(%s)",
+            "DELETE FROM core.purchases WHERE tenant_id = %s AND (gateway, order_id) IN (SELECT split_part(k, chr(31), 1), split_part(k, chr(31), 2) FROM unnest(%s::text[]) AS k)",
             (tenant, keys),
         ),
         (
             "landing.conversions",
-            f"DELETE FROM landing.conversions WHERE tenant_id = %s AND ((gateway || chr(31) || order_id) = ANY(%s)"
+            f"DELETE FROM landing.conversions WHERE tenant_id = %s AND ((gateway, order_id) IN (SELECT split_part(k, chr(31), 1), split_part(k, chr(31), 2) FROM unnest(%s::text[]) AS k)"
             f" OR {col} = %s)",
             (tenant, keys, h),
         ),
