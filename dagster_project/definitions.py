@@ -23,6 +23,7 @@ DOMAINS = (
     "match_quality",
     "privacy",  # issue 23
     "provisioning",  # issue 17
+    "billing",  # issue 18
 )
 
 
