@@ -62,3 +62,42 @@ def test_reconciliation_check_green_then_red(pg_url, conn, make_tenant) -> None:
         {"tenant_id": tenant, "period": rules.period_of(now), "billed": 5, "ledger": 5, "accepted": 4}
     ]
     assert red.metadata["runbook"].value.endswith("billing.md")
+
+
+def test_monthly_close_refuses_a_red_period_then_closes_once(pg_url, conn, make_tenant) -> None:
+    from dagster_project.defs.billing import CLOSE_JOB
+
+    tenant, _ = make_tenant()
+    previous = rules.previous_period(rules.period_of(datetime.now(UTC)))
+    at = rules.period_bounds(previous)[0] + timedelta(days=3)
+    ensure_plans(conn)
+    subscribe(conn, tenant, "tiny-warn", at - timedelta(days=40))
+    with conn.transaction():  # billed without an accepted attempt: the close must refuse
+        ledger.record_accepted(conn, [(tenant, make_event_id(tenant, "old-ghost"), at)], now=at)
+    defs = dg.Definitions.merge(
+        build_defs(),
+        dg.Definitions(
+            resources={"postgres": PostgresResource(url=db.with_user(pg_url, "trackai_pipeline"))}
+        ),
+    )
+    job = defs.resolve_job_def(CLOSE_JOB)
+    with dg.instance_for_test() as instance:
+        failed = job.execute_in_process(instance=instance, raise_on_error=False)
+    assert not failed.success
+    closes = "SELECT count(*) FROM billing.billing_events WHERE tenant_id = %s AND kind IN ('period_close', 'invoice')"
+    assert conn.execute(closes, (tenant,)).fetchone()[0] == 0
+    # the same period with its attempt in place (a real acceptance): green, closed and invoiced once
+    conn.execute(
+        """INSERT INTO ops.dispatch_attempts (tenant_id, event_id, gateway, pixel_id, attempt_no, status, created_at)
+           VALUES (%s, %s, 'stripe', '1', 1, 'success', %s)""",
+        (tenant, make_event_id(tenant, "old-ghost"), at),
+    )
+    for _ in range(2):
+        with dg.instance_for_test() as instance:
+            assert job.execute_in_process(instance=instance).success
+    rows = conn.execute(
+        "SELECT kind, used, details->>'total_brl' FROM billing.billing_events WHERE tenant_id = %s"
+        " AND kind IN ('period_close', 'invoice') ORDER BY kind",
+        (tenant,),
+    ).fetchall()
+    assert rows == [("invoice", 1, "9.90"), ("period_close", 1, None)]  # tiny-warn all month, 1 of 5

@@ -1,5 +1,7 @@
-"""Billing domain (issue 18, docs/billing.md): the usage ledger as an asset of group "billing" and the
-reconciliation check on it (ERROR severity, every 15 minutes; the alarm notifier posts it when it fails).
+"""Billing domain (issue 18, docs/billing.md): the usage ledger as an asset of group "billing", the
+reconciliation check on it (ERROR severity, every 15 minutes; the alarm notifier posts it when it fails) and
+the monthly close of the previous period (01:00 São Paulo on the 1st), which refuses to close while the
+reconciliation of that period is red (the run fails, and the alarm notifier posts the failed run).
 
 ``billing/usage_ledger`` is written by the dispatch step (``trackai.dispatch.store.apply`` records each
 accepted event there in the transaction that records the success), so it is declared here as an external
@@ -14,6 +16,7 @@ from dagster_project.lib.resources import PostgresResource
 USAGE_LEDGER = keys.table_key("billing", "usage_ledger")
 BILLING_GROUP = "billing"
 RECONCILIATION_JOB = "billing_reconciliation_job"
+CLOSE_JOB = "billing_close_period_job"
 RUNBOOK_PAGE = "billing.md"
 
 usage_ledger = dg.AssetSpec(
@@ -65,6 +68,39 @@ def billing_usage_reconciliation(postgres: PostgresResource) -> dg.AssetCheckRes
     )
 
 
+@dg.op(
+    description="Close the previous São Paulo month: audit period_close + invoice per tenant (once), only "
+    "when billed = ledger = accepted for that period."
+)
+def close_previous_period(context: dg.OpExecutionContext, postgres: PostgresResource) -> dict:
+    from trackai.billing import invoices, reconcile
+    from trackai.core import billing as rules
+
+    period = rules.previous_period(rules.period_of(rules.utc_now()))
+    with postgres.connect() as conn:
+        bad = [r for r in reconcile.reconcile(conn, [period]) if not r["ok"]]
+        if bad:
+            raise dg.Failure(
+                description=f"billing period {period} not closed: {len(bad)} tenants differ "
+                "(runbook docs/runbooks/billing.md)",
+                metadata={"differences": dg.MetadataValue.json(bad[:50])},
+            )
+        closed = invoices.close_period(conn, period, actor="dagster")
+    summary = {
+        "period": period,
+        "tenants": len(closed),
+        "closed_now": sum(1 for c in closed if c["closed"]),
+        "invoiced_now": sum(1 for c in closed if c["issued"]),
+    }
+    context.log.info("billing close: %s", summary)
+    return summary
+
+
+@dg.job(name=CLOSE_JOB, description="Monthly close of the previous billing period (docs/billing.md).")
+def billing_close_period_job() -> None:
+    close_previous_period()
+
+
 def build_defs() -> dg.Definitions:
     from dagster_project.defs.quality import no_run_in_flight
 
@@ -76,14 +112,21 @@ def build_defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[usage_ledger],
         asset_checks=[billing_usage_reconciliation],
-        jobs=[job],
+        jobs=[job, billing_close_period_job],
         schedules=[
+            dg.ScheduleDefinition(
+                name="billing_close_previous_period_monthly",
+                job=billing_close_period_job,
+                cron_schedule="0 1 1 * *",
+                execution_timezone="America/Sao_Paulo",
+                default_status=dg.DefaultScheduleStatus.RUNNING,
+            ),
             dg.ScheduleDefinition(
                 name="billing_reconciliation_every_15_minutes",
                 job=job,
                 cron_schedule="*/15 * * * *",
                 should_execute=no_run_in_flight(RECONCILIATION_JOB),
                 default_status=dg.DefaultScheduleStatus.RUNNING,
-            )
+            ),
         ],
     )
