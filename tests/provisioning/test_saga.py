@@ -12,6 +12,7 @@ from helpers import print_step_table
 
 from trackai.core import provisioning_plan as plan
 from trackai.provisioning import saga
+from trackai.provisioning.errors import ApiError
 from trackai.setup import gates
 from trackai_cli.provision_fakes.server import ProvisionFakes
 
@@ -312,3 +313,20 @@ def test_wrong_credentials_fail_with_the_apis_own_message(
     run_id, state = _run(conn, settings, tenant)
     assert state == "rolled_back"
     assert "10000: Authentication error" in saga.step_table(conn, run_id)[0]["error"]
+
+
+def test_a_second_process_on_the_same_tenant_waits_instead_of_creating(
+    pg_url: str, conn: psycopg.Connection, settings, tenant: str, fakes: ProvisionFakes
+) -> None:
+    run_id, _ = saga.request_run(conn, tenant, origin="cli", requested_by="test", settings=settings)
+    clients = saga.build_clients(settings)
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as other, saga.tenant_lock(other, tenant):
+            before = fakes.cloudflare.created
+            with pytest.raises(ApiError, match="another process") as busy:
+                saga.execute_step(conn, clients, run_id, "cloudflare_dns", settings)
+            assert busy.value.retryable and fakes.cloudflare.created == before
+            assert saga.step_table(conn, run_id)[0]["attempts"] == 0  # nothing touched
+        assert saga.execute_step(conn, clients, run_id, "cloudflare_dns", settings) == "done"
+    finally:
+        clients.close()

@@ -21,7 +21,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -472,6 +473,21 @@ def _no_hook(step: str, event: str) -> None:
     return None
 
 
+@contextmanager
+def tenant_lock(conn: psycopg.Connection, tenant_id: str) -> Iterator[None]:
+    """One process at a time works on a tenant's provisioning (the CLI, a Dagster run, a second Dagster
+    run): a session advisory lock, so two lookups-by-name can never both miss and both create. Reentrant
+    in the same session (compensation inside a step takes it again)."""
+    key = f"trackai.provisioning:{tenant_id}"
+    row = _one(conn, "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked", (key,))
+    if not (row and row["locked"]):
+        raise ApiError("saga", None, "another process is provisioning this tenant right now", retryable=True)
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+
+
 def execute_step(
     conn: psycopg.Connection,
     clients: Clients,
@@ -486,8 +502,23 @@ def execute_step(
 
     A retryable error with attempts left is recorded and re-raised (the caller retries). A failure for
     good compensates the run and returns ``failed``. Anything that is not an Exception (a crash, a kill)
-    leaves the step ``running``: a re-run finds what it created by name."""
+    leaves the step ``running``: a re-run finds what it created by name. Another process working on the
+    same tenant makes it raise a retryable error before anything is touched."""
     settings = settings or get_settings()
+    with tenant_lock(conn, str(run_row(conn, run_id)["tenant_id"])):
+        return _execute_step(conn, clients, run_id, step, settings, final_attempt=final_attempt, hook=hook)
+
+
+def _execute_step(
+    conn: psycopg.Connection,
+    clients: Clients,
+    run_id: str,
+    step: str,
+    settings: Settings,
+    *,
+    final_attempt: bool,
+    hook: Hook,
+) -> str:
     run = run_row(conn, run_id)
     if run["state"] in ("succeeded", "failed", "rolled_back"):
         raise RunFinished(f"run {run_id} is {run['state']}; request a new run")
@@ -540,6 +571,13 @@ def compensate(
     """Undo what the run created, in reverse order; the run ends ``rolled_back`` (or ``failed`` when an undo
     itself failed: the step's error says what to delete by hand, docs/provisioning.md)."""
     settings = settings or get_settings()
+    with tenant_lock(conn, str(run_row(conn, run_id)["tenant_id"])):
+        return _compensate(conn, clients, run_id, error, settings)
+
+
+def _compensate(
+    conn: psycopg.Connection, clients: Clients, run_id: str, error: str, settings: Settings
+) -> str:
     run = run_row(conn, run_id)
     tenant_id = str(run["tenant_id"])
     _set_run(conn, run_id, "rolling_back", error)
