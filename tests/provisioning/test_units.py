@@ -15,7 +15,7 @@ from trackai.core.event_id import event_id
 from trackai.core.thankyou_snippet import EVENT_ID_JS, gtm_loader, render_thankyou_snippet
 from trackai.provisioning import credentials, saga
 from trackai.provisioning.cloudflare_dns import CloudflareDns
-from trackai.provisioning.errors import ConfigurationMissing
+from trackai.provisioning.errors import ApiError, ConfigurationMissing
 from trackai.provisioning.http import retry_after_seconds
 from trackai.provisioning.stape import StapeClient
 from trackai.settings import Settings
@@ -141,3 +141,21 @@ def test_paging_through_the_cloudflare_sdk_and_stape() -> None:
         finally:
             dns.close()
             stape.close()
+
+
+def test_gtm_gets_a_new_token_once_when_its_token_is_refused() -> None:
+    from trackai.provisioning.gtm import GtmClient
+
+    with ProvisionFakes() as fakes:
+        p = fakes.provision_settings()
+        gtm = GtmClient(json.loads(p["gtm_service_account"]), p["gtm_api_url"])
+        try:
+            assert gtm.find_container(p["gtm_account_id"], "none") is None
+            fakes.gtm.tokens.clear()  # the token is revoked
+            assert gtm.find_container(p["gtm_account_id"], "none") is None
+            assert fakes.gtm.faults.count("GET", r"/containers$", 401) == 1
+            fakes.gtm.faults.add("GET", r"/containers$", 401, times=2)  # refused even with a new token
+            with pytest.raises(ApiError, match="401"):
+                gtm.find_container(p["gtm_account_id"], "none")
+        finally:
+            gtm.close()

@@ -116,19 +116,26 @@ class GtmClient:
         return self._token[0]
 
     def _call(self, method: str, path: str, **kwargs) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self._access_token()}"}
-        return http.request(
-            self.http,
-            SERVICE,
-            method,
-            path,
-            max_retries=self.max_retries,
-            max_wait=self.max_wait,
-            error_message=_message,
-            sleep=self.sleep,
-            headers=headers,
-            **kwargs,
-        )
+        for fresh in (False, True):
+            headers = {"Authorization": f"Bearer {self._access_token()}"}
+            try:
+                return http.request(
+                    self.http,
+                    SERVICE,
+                    method,
+                    path,
+                    max_retries=self.max_retries,
+                    max_wait=self.max_wait,
+                    error_message=_message,
+                    sleep=self.sleep,
+                    headers=headers,
+                    **kwargs,
+                )
+            except ApiError as exc:
+                if exc.status != 401 or fresh:
+                    raise
+                self._token = None  # revoked or expired early: one new token, one more try
+        raise AssertionError("unreachable")
 
     def _pages(self, path: str, key: str) -> Iterator[dict[str, Any]]:
         token = None
