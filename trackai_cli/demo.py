@@ -344,6 +344,13 @@ def _run_with_services(
     print("\n".join(f"      {line}" for line in setup_lines))
     progress.done("test-event gate recorded (docs/setup-assistant.md)")
 
+    progress.begin("provisioning: tracking domain, Stape and GTM per tenant against the API fakes (issue 17)")
+    from trackai_cli.provision_fakes.demo import run_provisioning_demo
+
+    provision_lines = run_provisioning_demo(url, list(DEMO_TENANTS))
+    print("\n".join(f"      {line}" for line in provision_lines))
+    progress.done("publish gated on the test event and a review (docs/provisioning.md)")
+
     progress.begin("billing: a tenant on a small plan goes warn → block → upgrade → release (issue 18)")
     from trackai_cli.demo_billing import run_billing_demo
 

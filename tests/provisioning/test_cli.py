@@ -36,3 +36,25 @@ def test_cli_runs_resumes_reports_and_rolls_back(
         assert fakes.stape.named("trackai-loja-cli") == []
     finally:
         reset_settings_cache()
+
+
+def test_demo_step_provisions_every_demo_tenant_and_publishes_the_first(conn, make_tenant) -> None:
+    from trackai.setup import gates
+    from trackai_cli.provision_fakes.demo import SCRIPTED_APPROVER, run_provisioning_demo
+
+    specs = []
+    for name in ("Demo Um", "Demo Dois"):
+        tenant_id, _ = make_tenant(name=name)
+        gates.record_pass(conn, tenant_id, "test_capi_event", "d" * 64, "demo", {})
+        specs.append({"tenant_id": tenant_id, "name": name})
+    url = conn.info.dsn
+    for _ in range(2):  # a second demo (fresh fakes) starts afresh instead of resuming a stale run
+        lines = run_provisioning_demo(url, specs)
+        assert "succeeded" in lines[0] and "gtm_publish:done" in lines[0]
+        assert "waiting" in lines[1] and "gtm_publish:blocked" in lines[1]
+        assert "2 CNAME (proxied=false), 2 Stape containers, 2 GTM containers, 1 published" in lines[2]
+    approver = conn.execute(
+        "SELECT DISTINCT approved_by FROM provisioning.approvals WHERE tenant_id = %s",
+        (specs[0]["tenant_id"],),
+    ).fetchall()
+    assert approver == [(SCRIPTED_APPROVER,)]
