@@ -546,12 +546,11 @@ class Settings(BaseSettings):
         64, ge=1, le=1000, description="Most hot-path statements (webhooks, clicks) in one group commit."
     )
     group_commit_max_batches: int = Field(
-        1,
+        4,
         ge=1,
         le=64,
-        description="Group commits in flight at once per worker (one pool connection each). A worker's "
-        "batches count a tenant's hits in one shard row and so wait for each other's commit: one batch "
-        "at a time, holding every row that arrived meanwhile, lands more per commit.",
+        description="Writer lanes per worker, each with at most one group commit in flight (one pool "
+        "connection each); a tenant's rows always take the same lane, so lanes never wait on each other.",
     )
 
     meta_graph_url: str = Field("https://graph.facebook.com", description="Meta Graph API base URL.")

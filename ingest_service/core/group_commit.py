@@ -10,9 +10,11 @@ after its commit (the server answers after the flush). Only then is every reques
 2xx still means durable). Per-row work (parameter adaptation, a cursor and a result per row) is gone:
 one parameter, one round trip, one result set per batch.
 
-- Bounded wait: a lone request is sent at once when no batch is committing; while one is, the next batch
-  waits at most ``max_wait`` (or until ``max_rows`` are queued) so that rows arriving meanwhile join it.
-  At most ``max_batches`` batches commit at the same time (each holds one pool connection).
+- Lanes: ``max_batches`` slots, each with at most one batch committing (one pool connection); a tenant's
+  rows always take the same slot, and each slot counts the rate limit in its own shard row (sql/1500),
+  so batches of different slots never wait on each other's locks, and a tenant's count is exact within
+  a worker. Bounded wait: a lone request is sent at once; rows arriving while their slot commits form
+  its next batch (up to ``max_rows``; at most ``max_wait`` more while another slot is committing).
 - Per-row semantics: the statement answers one result row per input row (its position ``ord``), so each
   request gets its own answer (e.g. ``duplicate``, rate limited).
 - One bad row never fails its neighbours: a refusal (``REFUSALS``: a CHECK, a numeric overflow, a NUL or
@@ -56,8 +58,8 @@ psycopg.adapters.register_dumper(JsonText, _JsonTextDumper)
 class Batch:
     """A kind of row and the one statement that lands many of them.
 
-    ``sql`` takes ``%(rows)s``, a JSON array of the rows (each a JSON object), and ``%(shard)s``, this
-    worker's rate-limit shard (its pid modulo 64, sql/1500), and returns one row per input row,
+    ``sql`` takes ``%(rows)s``, a JSON array of the rows (each a JSON object), and ``%(shard)s``, the
+    slot's rate-limit shard (sql/1500), and returns one row per input row,
     ``(ord, *result)``, ``ord`` being the 1-based position in the array."""
 
     name: str
@@ -71,79 +73,89 @@ class _Pending:
     future: asyncio.Future
 
 
+class _Slot:
+    """One lane of the writer: its queue, and at most one batch committing at a time."""
+
+    __slots__ = ("queue", "queued", "shard", "writer")
+
+    def __init__(self, shard: int) -> None:
+        self.queue: list[_Pending] = []
+        self.queued = asyncio.Event()
+        self.writer: asyncio.Task | None = None
+        self.shard = shard
+
+
 class GroupCommit:
+    """``max_batches`` lanes (slots); a tenant's rows always take the same one (``key``), so a tenant's
+    rate-limit shard row (one per slot and worker, sql/1500) is only ever touched by one batch at a time:
+    counting is exact within a worker and batches of different slots never wait on each other's commit."""
+
     def __init__(
         self, pool: AsyncConnectionPool, *, max_wait: float, max_rows: int, max_batches: int
     ) -> None:
         self.pool = pool
         self.max_wait = max_wait
         self.max_rows = max_rows
-        self._slots = asyncio.Semaphore(max_batches)
-        self._queue: list[_Pending] = []
-        self._queued = asyncio.Event()
+        base = os.getpid() * max_batches
+        self._slots = [_Slot((base + i) % 64) for i in range(max_batches)]
         self._committing = 0
-        self._writer: asyncio.Task | None = None
         self._batches: set[asyncio.Task] = set()
-        self.shard = os.getpid() % 64
 
-    async def land(self, batch: Batch, row: bytes) -> tuple:
+    async def land(self, batch: Batch, row: bytes, key: object) -> tuple:
         """The statement's result for this row, once the transaction holding it has committed. Raises the
-        row's own REFUSALS error, or a DB_ERRORS one for database trouble."""
+        row's own REFUSALS error, or a DB_ERRORS one for database trouble. ``key``: the tenant."""
+        slot = self._slots[hash(str(key)) % len(self._slots)]
         future = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(batch, row, future))
-        self._queued.set()
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write(), name="trackai-group-commit")
+        slot.queue.append(_Pending(batch, row, future))
+        slot.queued.set()
+        if slot.writer is None or slot.writer.done():
+            slot.writer = asyncio.create_task(self._write(slot), name="trackai-group-commit")
         return await future
 
     async def close(self) -> None:
         """Stop taking batches; wait for those committing; fail what is still queued (503)."""
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        for slot in self._slots:
+            if slot.writer is not None:
+                slot.writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await slot.writer
         if self._batches:
             await asyncio.gather(*self._batches, return_exceptions=True)
-        self._fail(self._queue, psycopg.OperationalError("ingest service shutting down"))
-        self._queue = []
+        for slot in self._slots:
+            self._fail(slot.queue, psycopg.OperationalError("ingest service shutting down"))
+            slot.queue = []
 
-    async def _write(self) -> None:
+    async def _write(self, slot: _Slot) -> None:
+        """A lone row is sent at once; rows arriving while the slot's batch commits form its next batch
+        (with at most ``max_wait`` more while another slot is committing)."""
         while True:
-            await self._queued.wait()
-            if self._committing and len(self._queue) < self.max_rows:
-                await asyncio.sleep(self.max_wait)  # a batch is committing: let more rows join the next
-            await self._slots.acquire()
-            taken, self._queue = self._queue[: self.max_rows], self._queue[self.max_rows :]
-            if not self._queue:
-                self._queued.clear()
+            await slot.queued.wait()
+            if self._committing and len(slot.queue) < self.max_rows:
+                await asyncio.sleep(self.max_wait)
+            taken, slot.queue = slot.queue[: self.max_rows], slot.queue[self.max_rows :]
+            if not slot.queue:
+                slot.queued.clear()
             groups: dict[Batch, list[_Pending]] = {}
             for pending in taken:
                 groups.setdefault(pending.batch, []).append(pending)
-            if not groups:
-                self._slots.release()
-                continue
-            first = True
-            for group in groups.values():
-                if not first:  # a mixed batch: each kind commits on its own connection
-                    await self._slots.acquire()
-                first = False
-                self._committing += 1
-                task = asyncio.create_task(self._commit(group))
+            for group in groups.values():  # a mixed batch: each kind its own statement, one after the other
+                task = asyncio.create_task(self._commit(group, slot.shard))
                 self._batches.add(task)
+                self._committing += 1
                 task.add_done_callback(self._done)
+                await asyncio.shield(task)  # closing the writer never cuts a commit short
 
     def _done(self, task: asyncio.Task) -> None:
         self._batches.discard(task)
         self._committing -= 1
-        self._slots.release()
 
-    async def _commit(self, group: list[_Pending]) -> None:
+    async def _commit(self, group: list[_Pending], shard: int) -> None:
         try:
             async with self.pool.connection() as conn:
                 try:
-                    results = await self._together(conn, group)
+                    results = await self._run(conn, group[0].batch, [p.row for p in group], shard)
                 except REFUSALS:
-                    await self._alone(conn, group)
+                    await self._alone(conn, group, shard)
                     return
         except DB_ERRORS as exc:
             self._fail(group, exc)
@@ -155,23 +167,19 @@ class GroupCommit:
             if not pending.future.done():  # done: the request was cancelled (client gone)
                 pending.future.set_result(result)
 
-    async def _run(self, conn: psycopg.AsyncConnection, batch: Batch, rows: list[bytes]) -> list[tuple]:
+    @staticmethod
+    async def _run(conn: psycopg.AsyncConnection, batch: Batch, rows: list[bytes], shard: int) -> list[tuple]:
         """One statement for ``rows`` in autocommit: its own transaction, committed (WAL flushed) before
         the server's answer ends, so the results are returned only once they are durable."""
-        cur = await conn.execute(
-            batch.sql, {"rows": JsonText(b"[" + b",".join(rows) + b"]"), "shard": self.shard}
-        )
+        cur = await conn.execute(batch.sql, {"rows": JsonText(b"[" + b",".join(rows) + b"]"), "shard": shard})
         by_ord = {r[0]: r[1:] for r in await cur.fetchall()}
         return [by_ord[i] for i in range(1, len(rows) + 1)]
 
-    async def _together(self, conn: psycopg.AsyncConnection, group: list[_Pending]) -> list[tuple]:
-        return await self._run(conn, group[0].batch, [p.row for p in group])
-
-    async def _alone(self, conn: psycopg.AsyncConnection, group: list[_Pending]) -> None:
+    async def _alone(self, conn: psycopg.AsyncConnection, group: list[_Pending], shard: int) -> None:
         """After a refusal: each row alone in its own transaction, each its own answer."""
         for pending in group:
             try:
-                (result,) = await self._run(conn, pending.batch, [pending.row])
+                (result,) = await self._run(conn, pending.batch, [pending.row], shard)
             except REFUSALS as exc:
                 if not pending.future.done():
                     pending.future.set_exception(exc)

@@ -73,7 +73,7 @@ class WebhookResult:
 # and answers one row per input row: (ord, hits, id or NULL). Per-row semantics of the single-row
 # statements they replace (tests/ingest/test_group_commit*.py):
 # - rate limit: ``landing.rate_limit_take`` once per (tenant, scope) of the batch, in that order (no
-#   deadlock between batches), in this worker's shard (``%(shard)s``: exact within a worker); row k of a
+#   deadlock between batches), in the writer slot's shard (``%(shard)s``: exact within a worker); row k of a
 #   tenant sees the hits k single calls would have seen (sql/1500); a refused row still counts, as before;
 # - webhooks: a delivery already landed, or an earlier copy in the same batch, inserts nothing and answers
 #   no id (``duplicate``); rows are matched back by the unique (tenant, gateway, delivery_key);
@@ -298,7 +298,7 @@ class Store:
         """A hot-path row through group commit: its (hits, id) once committed; RowRefused for what the
         database refuses in this row alone."""
         try:
-            return await self.group.land(batch, row_json(row))
+            return await self.group.land(batch, row_json(row), row["tenant"])
         except DB_ERRORS as exc:
             raise DatabaseUnavailable(str(exc)) from exc
         except REFUSALS as exc:
