@@ -6,6 +6,8 @@ publish. Returns the lines the demo prints."""
 
 from __future__ import annotations
 
+import logging
+
 from trackai import db
 from trackai.provisioning import saga
 from trackai.settings import Settings
@@ -20,6 +22,16 @@ def _line(name: str, run_state: str, rows: list[dict]) -> str:
 
 
 def run_provisioning_demo(url: str, tenants: list[dict]) -> list[str]:
+    logger = logging.getLogger("trackai.provisioning")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # the demo prints the outcome; "publish blocked" lines would repeat it
+    try:
+        return _run(url, tenants)
+    finally:
+        logger.setLevel(level)
+
+
+def _run(url: str, tenants: list[dict]) -> list[str]:
     lines = []
     with ProvisionFakes() as fakes, db.connect(url) as conn:
         settings = Settings(provision=fakes.provision_settings())
