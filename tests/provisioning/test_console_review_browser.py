@@ -4,36 +4,18 @@ with the button; the approval is recorded with the seller's e-mail. Screenshots 
 
 from __future__ import annotations
 
-import threading
-import time
-from pathlib import Path
-
 import pytest
-import uvicorn
 
 from console.app import create_app
+from tests.support.processes import app_server
 from trackai import db
 from trackai.console_data.users import ensure_demo_users
 from trackai.net import free_port
 from trackai.provisioning import saga
 from trackai.settings import REPO_ROOT, Settings
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO_ROOT / ".trackai" / "console-screenshots"
 pytestmark = pytest.mark.usefixtures("console_marts")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_a_person_approves_the_gtm_diff_in_the_browser(
@@ -49,20 +31,12 @@ def test_a_person_approves_the_gtm_diff_in_the_browser(
         clients.close()
 
     port = free_port()
-    app_settings = Settings(console={"public_url": f"http://127.0.0.1:{port}"})
-    app = create_app(app_settings, database_url=db.with_user(pg_url, "trackai_console"))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
     base = f"http://127.0.0.1:{port}"
+    app = create_app(
+        Settings(console={"public_url": base}), database_url=db.with_user(pg_url, "trackai_console")
+    )
     SHOTS.mkdir(parents=True, exist_ok=True)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the console did not start"
-        time.sleep(0.02)
-    try:
+    with app_server(app, port):
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
         try:
             page.goto(f"{base}/login")
@@ -85,9 +59,6 @@ def test_a_person_approves_the_gtm_diff_in_the_browser(
             page.screenshot(path=str(SHOTS / "provisioning-approved.png"), full_page=True)
         finally:
             page.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
     approved_by, user_id = conn.execute(
         "SELECT approved_by, approved_by_user_id FROM provisioning.approvals WHERE tenant_id = %s", (tenant,)
     ).fetchone()

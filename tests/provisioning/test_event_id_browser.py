@@ -1,14 +1,13 @@
-"""Pixel-CAPI dedupe in a real browser: a Hotmart purchase goes through ingest and the micro-batch (the
-server's event_id lands in core.purchases), then Chromium loads the thank-you page with our snippet, and a
-page running the GTM template's Purchase tag; both send fbq('track', 'Purchase', ..., {eventID}) with the
-very event_id the server sends to CAPI for that order."""
+"""Pixel-CAPI dedupe in a real browser (the shared ``browser`` fixture, tests/conftest.py): a Hotmart purchase
+goes through ingest and the micro-batch (the server's event_id lands in core.purchases), then Chromium loads
+the thank-you page with our snippet, and a page running the GTM template's Purchase tag; both send
+fbq('track', 'Purchase', ..., {eventID}) with the very event_id the server sends to CAPI for that order."""
 
 from __future__ import annotations
 
 import json
 import secrets as pysecrets
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -29,21 +28,7 @@ from trackai_cli.gateway_samples import build_payload
 from trackai_cli.gateway_signing import sign_request
 from trackai_cli.loopback_server import LoopbackServer
 
-CHROMIUM = Path("/usr/bin/chromium")
 FBQ_STUB = "<script>window.__fbq=[];window.fbq=function(){window.__fbq.push(Array.prototype.slice.call(arguments));};</script>"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _purchase_tag_html(tenant_id: str, order_id: str) -> str:
