@@ -232,7 +232,7 @@ def run_demo(quick: bool = False, seed: int | None = None) -> int:
     settings = get_settings()
     seed = next_demo_seed(settings.data_dir) if seed is None else seed
     sizes = QUICK if quick else FULL
-    progress = Progress(total_steps=8)
+    progress = Progress(total_steps=10)
     embedded_was_running = settings.uses_embedded_database and embedded_pg.is_running(settings.data_dir)
 
     progress.begin("database")
@@ -358,6 +358,14 @@ def _run_with_services(
         _, billing_lines = run_billing_demo(url, client, seed)
     print("\n".join(f"      {line}" for line in billing_lines))
     progress.done("billing story done (docs/billing.md)")
+
+    progress.begin("LGPD: a demo buyer asks for their data, then for deletion (issue 23)")
+    from trackai_cli.demo_privacy import run_privacy_demo
+
+    first = DEMO_TENANTS[0]["tenant_id"]
+    privacy_lines = run_privacy_demo(url, first, plans[first])
+    print("\n".join(f"      {line}" for line in privacy_lines))
+    progress.done("exported, then erased; tombstone kept (docs/privacy.md)")
 
     progress.begin("summary")
     accepted = httpx.get(f"{mock_url}/_mock/stats", timeout=5).json()
