@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     for module in (auth, overview, purchases, failures, quality, setup, operator, billing):
         app.include_router(module.router)
     app.include_router(provisioning_view.router)  # issue 17
+    templates.env.globals["provisioning_card"] = provisioning_view.setup_card  # the setup page's card (17)
     app.include_router(privacy_view.router)  # issue 23: operators' LGPD screen
 
     @app.get("/healthz", include_in_schema=False)

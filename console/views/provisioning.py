@@ -84,6 +84,13 @@ _m(
     "Nothing to review yet (the GTM workspace is not built).",
 )
 _m("prov.snippets", "Códigos", "Snippets")
+_m("prov.card.title", "Domínio de rastreamento e GTM", "Tracking domain and GTM")
+_m(
+    "prov.card.none",
+    "Ainda não provisionado: crie o domínio de rastreamento, o contêiner Stape e o GTM em Provisionamento.",
+    "Not provisioned yet: create the tracking domain, the Stape container and GTM under Provisioning.",
+)
+_m("prov.card.open", "Abrir o provisionamento", "Open provisioning")
 _m(
     "prov.snippet.thankyou",
     "Página de obrigado (Purchase com o mesmo event_id do servidor)",
@@ -161,6 +168,31 @@ def _context(conn: psycopg.Connection, tenant_id: str) -> dict:
             and run["state"] in ("waiting", "running")
         ),
         "gate": gates.latest_pass(conn, tenant_id),
+    }
+
+
+def setup_card(request: Request) -> dict | None:
+    """What the setup page shows of provisioning (a Jinja global, ``provisioning_card(request)``): the
+    tracking domain, tagging server URL, GTM id, the latest run's state and, once published, the GTM loader
+    from the tenant's first-party host."""
+    user = web.optional_user(request)
+    tenant_id = user.tenant_in_view if user else None
+    if not tenant_id:
+        return None
+    with web.state(request).database.tenant_tx(tenant_id) as conn:
+        track = saga.tracking(conn, tenant_id) or {}
+        run = conn.execute(
+            "SELECT state FROM provisioning.runs WHERE tenant_id = %s ORDER BY created_at DESC LIMIT 1",
+            (tenant_id,),
+        ).fetchone()
+    published = bool(
+        track.get("published_version_id") and track.get("tagging_server_url") and track.get("gtm_public_id")
+    )
+    return {
+        "track": track,
+        "run_state": run["state"] if run else None,
+        "loader": gtm_loader(track["tagging_server_url"], track["gtm_public_id"]) if published else None,
+        "thankyou": f"<script>\n{render_thankyou_snippet(tenant_id)}</script>",
     }
 
 

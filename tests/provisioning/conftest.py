@@ -40,4 +40,9 @@ def tenant(conn: psycopg.Connection, make_tenant) -> str:
 def console_marts(pg_url: str) -> None:
     """The mart every console page's header reads (the tenant's name), built by dbt as in production."""
     with tempfile.TemporaryDirectory() as target:
-        dbt_runner.build(pg_url, select="+console_tenant_setup", target_path=target, capture=True)
+        dbt_runner.build(
+            pg_url,
+            select="+console_tenant_setup +console_webhook_rejections",
+            target_path=target,
+            capture=True,
+        )

@@ -107,12 +107,23 @@ def test_review_screen_records_who_approved_and_publish_follows_the_gate(
         page = client.get("/provisioning").text
         assert track["tagging_server_url"] in page and f"{track['tagging_server_url']}/gtm.js?id=" in page
         assert track["gtm_public_id"] in page and "crypto.subtle.digest" in page
+        setup_page = client.get("/setup")  # the setup page's card reads the same tracking row
+        assert setup_page.status_code == 200
+        card = setup_page.text[setup_page.text.index('id="provisioning-card"') :]
+        assert (
+            track["hostname"] in card
+            and track["tagging_server_url"] in card
+            and track["gtm_public_id"] in card
+        )
+        assert f"{track['tagging_server_url']}/gtm.js?id=" in card and "crypto.subtle.digest" in card
 
         # tenant B's seller: sees nothing of A, cannot approve A's run
         client.cookies.clear()
         csrf_b = _login(client, logins[tenant_b].email, logins[tenant_b].password)
         page_b = client.get("/provisioning").text
         assert run_id not in page_b and track["hostname"] not in page_b and "Nenhum provisionamento" in page_b
+        setup_b = client.get("/setup").text
+        assert "Ainda não provisionado" in setup_b and track["hostname"] not in setup_b
         response = client.post("/provisioning/approve", data={"csrf_token": csrf_b, "run_id": run_id})
         assert response.status_code == 400
         assert (
