@@ -36,12 +36,25 @@ DEDUPE_REGISTRY = table_key("core", "dedupe_registry")
 # --- verification of static-token gateways' purchases (dagster_project/defs/verification) ----------
 PURCHASE_VERIFICATIONS = table_key("core", "purchase_verifications")
 
+# --- Meta's own match quality, pulled daily (dagster_project/defs/match_quality) ---------------------
+META_DATASET_QUALITY = table_key("ops", "meta_dataset_quality")
+
+
 # --- dispatch to Meta (one step) ---------------------------------------------------------------------
 DISPATCH_QUEUE = table_key("ops", "dispatch_queue")
 DISPATCH_ATTEMPTS = table_key("ops", "dispatch_attempts")
 DLQ = table_key("ops", "dlq")
 CIRCUIT_BREAKERS = table_key("ops", "circuit_breakers")
 META_TOKEN_STATUS = table_key("ops", "meta_token_status")
+
+# --- lifecycle: backups, drill, partitions, archive (dagster_project/defs/lifecycle) -----------------
+LIFECYCLE_PREFIX = "lifecycle"
+BASE_BACKUP = dg.AssetKey([LIFECYCLE_PREFIX, "base_backup"])
+RESTORE_DRILL = dg.AssetKey([LIFECYCLE_PREFIX, "restore_drill"])
+DAILY_PARTITIONS = dg.AssetKey([LIFECYCLE_PREFIX, "daily_partitions"])
+PARQUET_ARCHIVE = dg.AssetKey([LIFECYCLE_PREFIX, "parquet_archive"])
+# the tables cut into daily partitions (sql/07*)
+PARTITIONED_TABLES = (CLICKS, IDENTITIES, CONVERSIONS, DISPATCH_ATTEMPTS)
 
 # --- dbt ---------------------------------------------------------------------------------------------
 ANALYTICS_PREFIX = "analytics"
@@ -59,6 +72,8 @@ LANDING_GROUP = "landing"  # ingest-service tables
 CONFIG_GROUP = "config"  # sellers and their secrets
 PLATFORM_GROUP = "platform"  # the database server
 PIPELINE_GROUP = "pipeline"  # micro-batch + dispatch: everything micro_batch_job materialises before dbt
+MATCH_QUALITY_GROUP = "match_quality"  # Meta's EMQ beside ours
+LIFECYCLE_GROUP = "lifecycle"  # backups, restore drill, partitions, archive
 
 
 def analytics_group(dbt_folder: str | None) -> str:
@@ -76,6 +91,15 @@ QUALITY_ALARMS_JOB = "quality_alarms_job"
 QUALITY_CONTRACTS_JOB = "quality_contracts_job"
 DBT_AUTOMATION_SENSOR = "dbt_marts_automation"
 ALARM_NOTIFIER_SENSOR = "alarm_notifier"
+VERIFICATION_ALARM_JOB = "verification_alarm_job"
+VERIFICATION_ALARM_SCHEDULE = "verification_alarm_every_5_minutes"
+META_QUALITY_JOB = "meta_quality_job"
+META_QUALITY_SCHEDULE = "meta_quality_daily"
+LIFECYCLE_BACKUP_JOB = "lifecycle_backup_job"
+LIFECYCLE_DRILL_JOB = "lifecycle_restore_drill_job"
+LIFECYCLE_PARTITIONS_JOB = "lifecycle_partitions_job"
+LIFECYCLE_ARCHIVE_JOB = "lifecycle_archive_job"
+LIFECYCLE_FRESHNESS_JOB = "lifecycle_backup_freshness_job"
 
 # --- pools (step-level limits, dagster_home/dagster.yaml: every pool holds one step at a time) ---------
 # Pools bind every run that executes the step, whatever launched it: the sensor, `trackai pipeline run`
@@ -103,3 +127,4 @@ MICRO_BATCH_RUN_TAGS = {CONCURRENCY_TAG: MICRO_BATCH_CONCURRENCY, PRIORITY_TAG: 
 DBT_RUN_TAGS = {CONCURRENCY_TAG: DBT_CONCURRENCY}
 ALARMS_RUN_TAGS = {KIND_TAG: "alarms"}
 CONTRACTS_RUN_TAGS = {KIND_TAG: "contracts"}
+LIFECYCLE_RUN_TAGS = {KIND_TAG: "lifecycle"}

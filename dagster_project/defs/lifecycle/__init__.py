@@ -18,21 +18,21 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from dagster_project.lib import keys
 from dagster_project.lib.resources import PostgresResource
 
-GROUP = "lifecycle"
+GROUP = keys.LIFECYCLE_GROUP
 # the partitioned tables ([schema, table], as every Postgres asset key)
-LANDED = [dg.AssetKey(["landing", t]) for t in ("clicks", "identities", "conversions")]
-LANDED.append(dg.AssetKey(["ops", "dispatch_attempts"]))
-BASE_BACKUP = dg.AssetKey(["lifecycle", "base_backup"])
-RESTORE_DRILL = dg.AssetKey(["lifecycle", "restore_drill"])
-DAILY_PARTITIONS = dg.AssetKey(["lifecycle", "daily_partitions"])
-PARQUET_ARCHIVE = dg.AssetKey(["lifecycle", "parquet_archive"])
-BACKUP_JOB = "lifecycle_backup_job"
-DRILL_JOB = "lifecycle_restore_drill_job"
-PARTITIONS_JOB = "lifecycle_partitions_job"
-ARCHIVE_JOB = "lifecycle_archive_job"
-FRESHNESS_JOB = "lifecycle_backup_freshness_job"
+LANDED = list(keys.PARTITIONED_TABLES)
+BASE_BACKUP = keys.BASE_BACKUP
+RESTORE_DRILL = keys.RESTORE_DRILL
+DAILY_PARTITIONS = keys.DAILY_PARTITIONS
+PARQUET_ARCHIVE = keys.PARQUET_ARCHIVE
+BACKUP_JOB = keys.LIFECYCLE_BACKUP_JOB
+DRILL_JOB = keys.LIFECYCLE_DRILL_JOB
+PARTITIONS_JOB = keys.LIFECYCLE_PARTITIONS_JOB
+ARCHIVE_JOB = keys.LIFECYCLE_ARCHIVE_JOB
+FRESHNESS_JOB = keys.LIFECYCLE_FRESHNESS_JOB
 
 
 class DuckDBArchiveResource(dg.ConfigurableResource):
@@ -222,7 +222,7 @@ def build_defs() -> dg.Definitions:
 
     cfg = get_settings().lifecycle
     with_store = dg.DefaultScheduleStatus.RUNNING if cfg.s3_bucket else dg.DefaultScheduleStatus.STOPPED
-    tags = {"trackai/kind": "lifecycle"}
+    tags = keys.LIFECYCLE_RUN_TAGS
     backup_job = dg.define_asset_job(BACKUP_JOB, selection=[BASE_BACKUP], tags=tags)
     drill_job = dg.define_asset_job(DRILL_JOB, selection=[RESTORE_DRILL], tags=tags)
     partitions_job = dg.define_asset_job(PARTITIONS_JOB, selection=[DAILY_PARTITIONS], tags=tags)

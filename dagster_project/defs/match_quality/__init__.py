@@ -13,10 +13,11 @@
 
 import dagster as dg
 
+from dagster_project.lib import keys
 from dagster_project.lib.resources import PostgresResource
 
-ASSET_KEY = dg.AssetKey(["ops", "meta_dataset_quality"])
-JOB_NAME = "meta_quality_job"
+ASSET_KEY = keys.META_DATASET_QUALITY
+JOB_NAME = keys.META_QUALITY_JOB
 
 # Latest day with Meta's Purchase score per tenant, beside our estimate over that day's sent events.
 DRIFT_SQL = """
@@ -37,7 +38,7 @@ SELECT l.tenant_id::text, l.quality_date, l.composite_score,
 
 @dg.asset(
     key=ASSET_KEY,
-    group_name="match_quality",
+    group_name=keys.MATCH_QUALITY_GROUP,
     description="Meta's EMQ (composite score, per-key coverage) per tenant and day, from the Dataset Quality API.",
     kinds={"python", "postgres"},
 )
@@ -109,7 +110,7 @@ def build_defs() -> dg.Definitions:
 
     job = dg.define_asset_job(JOB_NAME, selection=dg.AssetSelection.assets(meta_dataset_quality))
     schedule = dg.ScheduleDefinition(
-        name="meta_quality_daily",
+        name=keys.META_QUALITY_SCHEDULE,
         job=job,
         cron_schedule=get_settings().meta_quality.pull_cron,
         execution_timezone="UTC",

@@ -8,12 +8,13 @@ matter of latency and lineage, never of safety (trackai.verification.engine).
 
 import dagster as dg
 
+from dagster_project.lib import keys
 from dagster_project.lib.resources import PostgresResource
 
-VERIFICATIONS = dg.AssetKey(["core", "purchase_verifications"])
-DEDUPE = dg.AssetKey(["core", "dedupe_registry"])
-PURCHASES = dg.AssetKey(["core", "purchases"])
-ALARM_JOB = "verification_alarm_job"
+VERIFICATIONS = keys.PURCHASE_VERIFICATIONS
+DEDUPE = keys.DEDUPE_REGISTRY
+PURCHASES = keys.PURCHASES
+ALARM_JOB = keys.VERIFICATION_ALARM_JOB
 NUMERIC = (
     "anomalies",
     "rejected",
@@ -29,7 +30,7 @@ NUMERIC = (
 
 @dg.asset(
     key=VERIFICATIONS,
-    group_name="pipeline",
+    group_name=keys.PIPELINE_GROUP,
     deps=[DEDUPE, PURCHASES],
     description="Verdict on each approved purchase before dispatch: the gateway's sales API, the tenant's "
     "funnels or the body signature (trackai.verification).",
@@ -84,7 +85,7 @@ def build_defs() -> dg.Definitions:
     job = dg.define_asset_job(
         ALARM_JOB,
         selection=dg.AssetSelection.checks(purchase_verification_anomalies),
-        tags={"trackai/kind": "alarms"},
+        tags=keys.ALARMS_RUN_TAGS,
     )
     return dg.Definitions(
         assets=[purchase_verifications],
@@ -92,7 +93,7 @@ def build_defs() -> dg.Definitions:
         jobs=[job],
         schedules=[
             dg.ScheduleDefinition(
-                name="verification_alarm_every_5_minutes",
+                name=keys.VERIFICATION_ALARM_SCHEDULE,
                 job=job,
                 cron_schedule="*/5 * * * *",
                 should_execute=no_run_in_flight(ALARM_JOB),

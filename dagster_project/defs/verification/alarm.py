@@ -14,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from dagster_project.defs.quality.alarms import WARN, AlarmResult, runbook_url
+from dagster_project.lib import keys
 from trackai.settings import VerifySettings
 from trackai.verification import rules, store
 
 NAME = "purchase_verification_anomalies"
-ASSET_KEY = ("core", "purchase_verifications")
+ASSET_KEY = tuple(keys.PURCHASE_VERIFICATIONS.path)
 RUNBOOK = "purchase-verification.md"
 DESCRIPTION = (
     "Purchases rejected (forged or implausible), held, or unverifiable although the tenant configured "
