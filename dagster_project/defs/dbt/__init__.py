@@ -102,28 +102,63 @@ def _in_micro_batch(context: dg.AssetExecutionContext) -> bool:
     return context.run.job_name == keys.MICRO_BATCH_JOB and not context.selected_asset_check_keys
 
 
-def _rebuild_reason(context: dg.AssetExecutionContext, dbt, manifest: dict, fingerprint: str) -> str | None:
-    """Why the selected views need dbt in this micro-batch, or None when their definitions are current:
-    each was last materialised from this project definition and exists in Postgres."""
+# One look per micro-batch run: which views are stale (materialised from another definition, or never) and
+# which are missing in Postgres, for every view of the project. The run's later view steps (the views are
+# split into steps around the pipeline and daily steps) reuse it instead of asking the instance and
+# Postgres again. Keyed by run id; only the latest few runs are kept.
+_VIEW_STATE: dict[tuple[str, str], tuple[frozenset[dg.AssetKey], frozenset[dg.AssetKey]]] = {}
+_VIEW_STATE_RUNS = 4
+
+
+def _view_state(
+    context: dg.AssetExecutionContext, dbt, manifest: dict, fingerprint: str
+) -> tuple[frozenset[dg.AssetKey], frozenset[dg.AssetKey]]:
+    """(stale, missing) over every non-daily model of the project, computed once per run."""
     import psycopg
 
     from dagster_project.lib.dbt_views import missing_views, relation_of
 
-    selected = context.selected_asset_keys
-    latest = context.instance.get_latest_materialization_events(selected)
-    stale = []
-    for key in selected:
+    run_id = (context.run_id, fingerprint)
+    if run_id in _VIEW_STATE:
+        return _VIEW_STATE[run_id]
+    # every view model of the project (a step's assets_def is only its subset), from the manifest
+    project = manifest["metadata"]["project_name"]
+    relation_key = {
+        relation_of(manifest, uid): keys.model_key(node["name"])
+        for uid, node in manifest["nodes"].items()
+        if node.get("resource_type") == "model"
+        and node.get("package_name") == project
+        and "daily" not in (node.get("tags") or [])
+    }
+    every = set(relation_key.values()) | set(context.selected_asset_keys)
+    latest = context.instance.get_latest_materialization_events(every)
+    stale = set()
+    for key in every:
         event = latest.get(key)
         value = event.asset_materialization.metadata.get(DEFINITION_METADATA) if event else None
         if getattr(value, "value", None) != fingerprint:
-            stale.append(key.to_user_string())
-    if stale:
-        return f"definition changed or never built here: {', '.join(sorted(stale))}"
-    spec_meta = context.assets_def.metadata_by_key
-    relations = [relation_of(manifest, spec_meta[key]["dagster_dbt/unique_id"]) for key in selected]
+            stale.add(key)
     with psycopg.connect(dbt.connection_url(), autocommit=True) as conn:
-        missing = missing_views(conn, relations)
-    return f"missing in Postgres: {', '.join(missing)}" if missing else None
+        missing = {relation_key[tuple(name.split(".", 1))] for name in missing_views(conn, relation_key)}
+    state = (frozenset(stale), frozenset(missing))
+    _VIEW_STATE[run_id] = state
+    for old in list(_VIEW_STATE)[:-_VIEW_STATE_RUNS]:
+        del _VIEW_STATE[old]
+    return state
+
+
+def _rebuild_reason(context: dg.AssetExecutionContext, dbt, manifest: dict, fingerprint: str) -> str | None:
+    """Why the selected views need dbt in this micro-batch, or None when their definitions are current:
+    each was last materialised from this project definition and exists in Postgres."""
+    selected = context.selected_asset_keys
+    stale, missing = _view_state(context, dbt, manifest, fingerprint)
+    if stale & selected:
+        names = ", ".join(sorted(k.to_user_string() for k in stale & selected))
+        return f"definition changed or never built here: {names}"
+    if missing & selected:
+        names = ", ".join(sorted(k.to_user_string() for k in missing & selected))
+        return f"missing in Postgres: {names}"
+    return None
 
 
 def _views_current(context: dg.AssetExecutionContext, fingerprint: str):
