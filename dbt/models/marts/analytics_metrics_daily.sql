@@ -44,7 +44,7 @@ purchases as (
         count(*) filter (where is_matched) as matched,
         coalesce(sum(amount), 0) as revenue
     from {{ ref('fct_purchase_matches') }}
-    where is_approved and partition_date >= {{ lo }} and partition_date < {{ hi }}
+    where is_approved and not is_test and partition_date >= {{ lo }} and partition_date < {{ hi }}
     group by 1, 2
 ),
 

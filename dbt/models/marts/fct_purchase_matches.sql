@@ -1,4 +1,5 @@
--- One row per purchase (order) with its match, if any.
+-- One row per purchase (order) with its match, if any. Test purchases (gateway test deliveries, orders the
+-- seller marked) are kept with is_test so the rates below can leave them out.
 select
     p.tenant_id,
     p.gateway,
@@ -7,6 +8,8 @@ select
     p.partition_date,
     p.status,
     p.is_approved,
+    p.is_test,
+    p.test_reason,
     p.amount,
     p.currency,
     m.click_id,

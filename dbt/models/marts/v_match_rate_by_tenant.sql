@@ -1,5 +1,5 @@
 -- Per tenant and day (purchase partition date, UTC): approved purchases, matched (total and per
--- stage) and match rate %. A dashboard reads one tenant's last 7 days from this view.
+-- stage) and match rate %; test purchases never count. A dashboard reads one tenant's last 7 days from this view.
 select
     tenant_id,
     partition_date as metric_date,
@@ -10,5 +10,5 @@ select
     count(*) filter (where match_stage = 'probabilistic') as matched_probabilistic,
     {{ rate_pct("count(*) filter (where is_matched)", "count(*)") }} as match_rate_pct
 from {{ ref('fct_purchase_matches') }}
-where is_approved
+where is_approved and not is_test
 group by tenant_id, partition_date

@@ -9,6 +9,8 @@ select
     amount,
     currency,
     (approved_at is not null) as is_approved,
+    test_reason,
+    (test_reason is not null) as is_test,
     created_at,
     updated_at
 from {{ source('core', 'purchases') }}
