@@ -75,6 +75,26 @@ def test_sensor_posts_slack_json_for_failed_check_and_run(hook, http_receiver):
         assert len(http_receiver.json_bodies("/hook")) == 2
 
 
+def test_sensor_leaves_self_notifying_checks_to_themselves(hook, http_receiver):
+    from dagster_project.defs.quality.sensors import SELF_NOTIFYING
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=dg.AssetKey(["privacy", "requests"]),
+                check_name="privacy_request_deadlines",
+                passed=False,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={SELF_NOTIFYING: dg.MetadataValue.bool(True), "value": dg.MetadataValue.int(1)},
+            )
+        )
+        ctx = dg.build_sensor_context(
+            instance=instance, resources={"alert_notifier": AlertNotifier(webhook_url=hook)}
+        )
+        alarm_notifier(ctx)
+    assert http_receiver.json_bodies("/hook") == []
+
+
 def test_sensor_posts_pagerduty_events_v2(hook, http_receiver):
     url = hook
     with dg.DagsterInstance.ephemeral() as instance:  # non-run-sharded event log, like Postgres storage
