@@ -12,8 +12,9 @@ tests and the handler (the same function FastAPI documents and routes: ``routes/
 - CORS (``allow_origins=["*"]``, no credentials): ``Access-Control-Allow-Origin: *`` when the request
   has an Origin, ``Vary: Origin`` always, as Starlette's CORSMiddleware answers a simple request;
   preflights (OPTIONS) still go through the FastAPI stack;
-- an unhandled exception answers 500 (counted) and is re-raised for the server's log, as
-  ServerErrorMiddleware does.
+- an unhandled exception answers 500 (counted), is reported to Sentry when it is on (the Starlette
+  integration only sees the FastAPI stack; tests/foundation/test_observability.py), and is re-raised
+  for the server's log, as ServerErrorMiddleware does.
 
 Body caps (413), deadlines (408), slow clients and refusal counting live in the handlers and in
 ``http_guard`` (431, head deadline), so they are unchanged. Everything else (GET, OPTIONS, docs, health,
@@ -25,6 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
+import sentry_sdk
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -81,9 +83,11 @@ class HotPath:
             status = response.status_code
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": response.body})
-        except Exception:
+        except Exception as exc:
             if status == 500:  # nothing sent yet
                 await _server_error(send)
+            if sentry_sdk.is_initialized():
+                sentry_sdk.capture_exception(exc)
             raise
         finally:
             key = (template, gateway, status)
