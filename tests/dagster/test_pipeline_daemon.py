@@ -49,9 +49,7 @@ def test_sensor_started_run_matches_a_landed_click_and_purchase(
     daemon = Path(sys.executable).parent / "dagster-daemon"
     procs = Processes(tmp_path)
     try:
-        proc = procs.start(
-            "daemon", [str(daemon), "run", "-w", "workspace.yaml"], env, cwd=REPO_ROOT, group=True
-        )
+        proc = procs.start("daemon", [str(daemon), "run", "-w", "workspace.yaml"], env, cwd=REPO_ROOT)
 
         def matched() -> tuple | None:
             assert proc.poll() is None, procs.log("daemon")[-3000:]

@@ -1,7 +1,7 @@
 """Shared helpers for the reliability tests R2, R3 and R5: real child processes, loopback only.
 
-* :class:`Child` starts a command in its own session (``start_new_session``) with stdout/stderr in log
-  files and always kills the whole process group (``os.killpg``) on exit.
+* :class:`Child` (tests/support/processes.py) starts a command in its own session with stdout/stderr in
+  log files and always kills the whole process group on exit.
 * :func:`run_dispatch_process` runs ONE production dispatch run (``trackai.dispatch.run_dispatch`` with
   ``DispatchOptions.from_settings``, what the Dagster asset calls) in a fresh Python process. Running this
   module (``python -m tests.reliability._dispatch_env '<json options>'``) is that child: it prints the
@@ -20,8 +20,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -34,6 +32,7 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 
+from tests.support.processes import Child
 from trackai.settings import REPO_ROOT
 from trackai_cli.capi_mock.server import MockServer
 
@@ -64,65 +63,6 @@ def child_env(graph_url: str | None = None, **extra: str) -> dict[str, str]:
     env["TRACKAI_META_GRAPH_URL"] = assert_loopback(graph_url or "http://127.0.0.1:9")
     env.update(extra)
     return env
-
-
-class Child:
-    """A child process in its own process group; ``with Child(...) as c`` always kills the group."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.name = name
-        self.stdout_path = log_dir / f"{name}.stdout"
-        self.stderr_path = log_dir / f"{name}.stderr"
-        self._out = self.stdout_path.open("wb")
-        self._err = self.stderr_path.open("wb")
-        self.proc = subprocess.Popen(
-            args, cwd=REPO_ROOT, env=env, stdout=self._out, stderr=self._err, start_new_session=True
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, sig)
-
-    def stop(self, grace: float = 10.0) -> int | None:
-        if self.alive():
-            self.kill(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=grace)
-        self.kill(signal.SIGKILL)  # whatever is left of the group (grandchildren included)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
-        self._out.close()
-        self._err.close()
-        return self.proc.returncode
-
-    def wait(self, timeout: float) -> int:
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.stop(grace=2)
-            raise AssertionError(
-                f"{self.name} did not finish within {timeout}s; see {self.stderr_path}"
-            ) from None
-
-    def stdout(self) -> str:
-        return self.stdout_path.read_text(errors="replace")  # the child writes the file itself
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-    def __enter__(self) -> Child:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop(grace=5)
 
 
 # --- dispatch as a child process ------------------------------------------------------------------

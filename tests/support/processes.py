@@ -1,6 +1,6 @@
-"""Starting what a test talks to, and waiting for it: one way for child processes (the ingest service, the
-console, the ops exporter, the Graph API fake, Dagster's daemon, Prometheus, Alertmanager) and one for an
-ASGI app served in a thread.
+"""Starting what a test talks to, and waiting for it: one way for child processes (``Child``: one process
+group with its logs; ``Processes``: a test's set of them — the ingest service, the ops exporter, the Graph
+API fake, dispatch, Dagster's daemon, Prometheus, Alertmanager) and one for an ASGI app served in a thread.
 
     with Processes(tmp_path) as procs:
         procs.start("ingest", trackai("serve", "--port", str(port)), env, ready=f"{url}/ready")
@@ -24,6 +24,7 @@ from typing import Any, Self
 
 import httpx
 
+from trackai.settings import REPO_ROOT
 from trackai_cli.loopback_server import LoopbackServer
 
 # What a not-yet-listening server raises while it starts.
@@ -54,14 +55,88 @@ def trackai(*args: str) -> list[str]:
     return [sys.executable, "-m", "trackai_cli.cli", *args]
 
 
+class Child:
+    """One child process in its own process group (``start_new_session``), stdout and stderr in log files
+    (``merged``: one file); ``kill(sig)`` signals the whole group (crash tests send SIGKILL), ``stop()``
+    terminates it, then kills whatever is left (grandchildren included)."""
+
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str] | None,
+        log_dir: Path,
+        *,
+        cwd: Path | None = REPO_ROOT,
+        merged: bool = False,
+    ) -> None:
+        log_dir = Path(log_dir)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.stdout_path = log_dir / (f"{name}.log" if merged else f"{name}.stdout")
+        self.stderr_path = self.stdout_path if merged else log_dir / f"{name}.stderr"
+        with self.stdout_path.open("wb") as out:  # the child keeps its own descriptors
+            if merged:
+                self.proc = subprocess.Popen(
+                    args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            else:
+                with self.stderr_path.open("wb") as err:
+                    self.proc = subprocess.Popen(
+                        args, cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True
+                    )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+
+    def stop(self, grace: float = 10.0) -> int | None:
+        if self.alive():
+            self.kill(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=grace)
+        self.kill(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        return self.proc.returncode
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop(grace=2)
+            raise AssertionError(
+                f"{self.name} did not finish within {timeout}s; see {self.stderr_path}"
+            ) from None
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace") if self.stdout_path.exists() else ""
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop(grace=5)
+
+
 class Processes:
-    """Child processes of one test, each logging to ``<log_dir>/<name>.log``; ``stop()`` ends them all."""
+    """Child processes of one test (each a ``Child``, output in ``<log_dir>/<name>.log``); ``stop()`` ends
+    them all."""
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.groups: set[str] = set()
+        self.children: dict[str, Child] = {}
 
     def start(
         self,
@@ -72,58 +147,38 @@ class Processes:
         ready: str | Callable[[], Any] | None = None,
         timeout: float = 60.0,
         cwd: Path | None = None,
-        group: bool = False,
     ) -> subprocess.Popen:
         """Start ``args``; with ``ready`` (a URL that must answer 2xx, or a check) wait until it is ready.
-        A process that exits while we wait fails at once with the end of its log. ``group``: its own
-        process group, signalled as a whole on stop (a Dagster daemon and the code servers it spawns)."""
-        log = open(self.log_path(name), "wb")  # noqa: SIM115 - the child holds its own descriptor
-        proc = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=group
-        )
-        log.close()
-        self.procs[name] = proc
-        if group:
-            self.groups.add(name)
+        A process that exits while we wait fails at once with the end of its log. Each child leads its own
+        process group, stopped as a whole (a Dagster daemon and the code servers it spawns)."""
+        child = Child(name, args, env, self.log_dir, cwd=cwd, merged=True)
+        self.children[name] = child
         if ready is not None:
             check = http_ok(ready) if isinstance(ready, str) else ready
 
             def up() -> Any:
-                if proc.poll() is not None:
-                    raise AssertionError(f"{name} exited with {proc.returncode}: {self.log(name)[-2000:]}")
+                if not child.alive():
+                    raise AssertionError(
+                        f"{name} exited with {child.proc.returncode}: {child.stdout()[-2000:]}"
+                    )
                 return check()
 
             wait_until(up, f"{name} ready", timeout)
-        return proc
+        return child.proc
 
     def log_path(self, name: str) -> Path:
-        return self.log_dir / f"{name}.log"
+        return self.children[name].stdout_path
 
     def log(self, name: str) -> str:
-        path = self.log_path(name)
-        return path.read_text(errors="replace") if path.exists() else ""
+        return self.children[name].stdout()
 
     def logs(self, tail: int = 600) -> dict[str, str]:
-        return {name: self.log(name)[-tail:] for name in self.procs}
-
-    def _signal(self, name: str, sig: signal.Signals) -> None:
-        proc = self.procs[name]
-        with contextlib.suppress(ProcessLookupError):
-            if name in self.groups:
-                os.killpg(proc.pid, sig)  # the group may outlive its leader
-            elif proc.poll() is None:
-                proc.send_signal(sig)
+        return {name: child.stdout()[-tail:] for name, child in self.children.items()}
 
     def stop(self, name: str | None = None, timeout: float = 10.0) -> None:
-        """Terminate ``name`` (default: all), wait, kill what is left."""
-        names = [name] if name else list(self.procs)
-        for each in names:
-            self._signal(each, signal.SIGTERM)
-        for each in names:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.procs[each].wait(timeout=timeout)
-            self._signal(each, signal.SIGKILL)
-            self.procs[each].wait(timeout=timeout)
+        """Terminate ``name`` (default: all) with its process group, wait, kill what is left."""
+        for child in [self.children[name]] if name else list(self.children.values()):
+            child.stop(grace=timeout)
 
     def __enter__(self) -> Self:
         return self

@@ -65,9 +65,7 @@ def test_a_process_that_dies_fails_at_once_with_its_log(tmp_path: Path) -> None:
 def test_process_group_is_stopped_whole(tmp_path: Path) -> None:
     child = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); print('up', flush=True); time.sleep(60)"
     procs = Processes(tmp_path)
-    leader = procs.start(
-        "group", [sys.executable, "-c", child], ready=lambda: "up" in procs.log("group"), group=True
-    )
+    leader = procs.start("group", [sys.executable, "-c", child], ready=lambda: "up" in procs.log("group"))
     pgid = leader.pid
     procs.stop(timeout=5)
 
