@@ -13,7 +13,6 @@ Everything it started is removed, and its databases dropped.
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
 import secrets
 import shutil
@@ -26,6 +25,7 @@ import httpx
 import psycopg
 import pytest
 
+from tests.support.processes import wait_until
 from trackai import db
 from trackai.net import free_port as _free_port
 
@@ -103,13 +103,7 @@ class Containers:
 
 
 def _wait(predicate, what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError, OSError):
-            if predicate():
-                return
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not ready within {timeout:.0f}s")
+    wait_until(predicate, what, timeout, interval=0.5)
 
 
 @pytest.fixture
