@@ -136,6 +136,16 @@ def http_receiver() -> Iterator:
 
 
 @pytest.fixture
+def alert_webhook(http_receiver, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """The shared receiver as TRACKAI_ALERT_WEBHOOK_URL (``<url>/hook``): what trackai.alerts.send_alert posts
+    lands in ``alert_webhook.json_bodies("/hook")``."""
+    monkeypatch.setenv("TRACKAI_ALERT_WEBHOOK_URL", f"{http_receiver.url}/hook")
+    reset_settings_cache()
+    yield http_receiver
+    reset_settings_cache()
+
+
+@pytest.fixture
 def processes(tmp_path: Path) -> Iterator:
     """Processes (tests/support/processes.py) logging under tmp_path; all stopped after the test."""
     from tests.support.processes import Processes

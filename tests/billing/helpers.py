@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import psycopg
 
-from tests.dispatch.helpers import add_purchase
+from tests.support.rows import add_purchase
 from trackai.billing import ledger, plans
 
 PLANS = {
@@ -57,32 +57,3 @@ def billing_events(conn, tenant_id: str, kind: str | None = None) -> list[tuple]
 def consistent(conn, tenant_id: str, period: str) -> tuple[int, int]:
     """(counter, ledger rows) of a tenant's period: always equal."""
     return ledger.used(conn, tenant_id, period), ledger.ledger_count(conn, tenant_id, period)
-
-
-class AlertReceiver:
-    """A loopback webhook that keeps the JSON bodies it receives (the alert notifier's target, C6)."""
-
-    def __init__(self) -> None:
-        import json
-        import threading
-        from http.server import BaseHTTPRequestHandler, HTTPServer
-
-        bodies: list[dict] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", 0))
-                bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.bodies = bodies
-        self._server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self._server.shutdown()

@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from tests.billing.helpers import (
-    AlertReceiver,
     add_events,
     billing_events,
     consistent,
@@ -18,6 +17,7 @@ from tests.billing.helpers import (
     statuses,
     subscribe,
 )
+from tests.support.receiver import LoopbackReceiver
 from trackai.billing import invoices
 from trackai.core import billing as rules
 from trackai.dispatch import DispatchOptions, replay, run_dispatch
@@ -36,18 +36,16 @@ def fake():
 
 @pytest.fixture(scope="module")
 def alerts_received():
-    receiver = AlertReceiver()
-    yield receiver, receiver.bodies
-    receiver.close()
+    with LoopbackReceiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture
 def settings(fake, alerts_received, setenv):
     fake.reset()
     fake.configure(fail_rate=0.0, throttle_rate=0.0, timeout_rate=0.0, revoked_tokens=[], reject_event_ids=[])
-    server, received = alerts_received
-    received.clear()
-    setenv("TRACKAI_ALERT_WEBHOOK_URL", server.url)
+    alerts_received.clear()
+    setenv("TRACKAI_ALERT_WEBHOOK_URL", alerts_received.url + "/hook")
     setenv("TRACKAI_META_GRAPH_URL", fake.url)
     return Settings(meta_graph_url=fake.url, capi={"timeout_seconds": 0.5})
 
@@ -84,7 +82,7 @@ def test_block_plan_quota_reached_mid_batch_then_upgrade_releases(
         ("threshold", 80),
         ("threshold", 100),
     ]
-    _, received = alerts_received
+    received = alerts_received.json_bodies("/hook")
     assert sorted(a["trackai"]["details"]["threshold_pct"] for a in received) == [80, 100]
     # another run: nothing more goes, nothing is lost, no second notice
     again = run(conn, settings)

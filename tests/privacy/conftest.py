@@ -1,9 +1,8 @@
-"""Fixtures of the privacy suite: a local S3 (moto's server on 127.0.0.1) for the Parquet archive, and a
-loopback receiver for alerts. Nothing leaves the machine."""
+"""Fixtures of the privacy suite: a local S3 (moto's server on 127.0.0.1) for the Parquet archive (alerts go
+to the shared ``alert_webhook`` fixture). Nothing leaves the machine."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Iterator
 
@@ -37,37 +36,3 @@ def s3() -> Iterator[str]:
         yield endpoint
     reset_settings_cache()
     server.stop()
-
-
-class Receiver:
-    """Records every POST body (alerts)."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict] = []
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        self.bodies.append(json.loads(body or b"{}"))
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
-        )
-        await send({"type": "http.response.body", "body": b"ok"})
-
-
-@pytest.fixture
-def alert_receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
-    from trackai_cli.loopback_server import LoopbackServer
-
-    receiver = Receiver()
-    with LoopbackServer(receiver) as server:
-        monkeypatch.setenv("TRACKAI_ALERT_WEBHOOK_URL", server.url + "/hook")
-        reset_settings_cache()
-        yield receiver
-    reset_settings_cache()

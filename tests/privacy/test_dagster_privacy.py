@@ -31,7 +31,7 @@ def test_domain_is_described_grouped_and_scheduled() -> None:
     assert spec.description.startswith("[ERROR]")
 
 
-def test_deadline_check_fails_and_alerts_once_a_day(pg_url, conn, make_tenant, alert_receiver) -> None:
+def test_deadline_check_fails_and_alerts_once_a_day(pg_url, conn, make_tenant, alert_webhook) -> None:
     tenant, _ = make_tenant()
     now = datetime.now(UTC)
     soon = subjects.subject_of(tenant, email="soon@example.com")
@@ -45,15 +45,15 @@ def test_deadline_check_fails_and_alerts_once_a_day(pg_url, conn, make_tenant, a
     )
     assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
     assert result.metadata["request_ids"].value == [due_id]
-    assert len(alert_receiver.bodies) == 1
-    alert = alert_receiver.bodies[0]["trackai"]
+    assert len(alert_webhook.json_bodies("/hook")) == 1
+    alert = alert_webhook.json_bodies("/hook")[0]["trackai"]
     assert alert["severity"] == "ERROR" and alert["details"]["request_ids"] == [due_id]
-    assert "soon@example.com" not in str(alert_receiver.bodies)
+    assert "soon@example.com" not in str(alert_webhook.json_bodies("/hook"))
     # Still due an hour later: the check fails again but the request is not re-alerted within 24 h.
     again = privacy_defs.privacy_request_deadlines(
         PostgresResource(url=db.with_user(pg_url, "trackai_pipeline"))
     )
-    assert not again.passed and len(alert_receiver.bodies) == 1
+    assert not again.passed and len(alert_webhook.json_bodies("/hook")) == 1
     events = [e["action"] for e in requests.events_of(conn, due_id)]
     assert events == ["opened", "alerted"]
     # Answered: the check passes.

@@ -235,7 +235,7 @@ UA = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/126 Mobile Safar
 
 def seed_purchases(conn: psycopg.Connection, tenant_id: str, n: int, prefix: str = "rel") -> list[str]:
     """``n`` approved, matched purchases (an hour old, one second apart) with their registry rows, as
-    the micro-batch leaves them for dispatch (same shape as tests/dispatch/helpers.add_purchase).
+    the micro-batch leaves them for dispatch (same shape as tests/support/rows.add_purchase).
     Returns the event_ids in the order dispatch claims them (event time)."""
     from trackai.core import pii
     from trackai.core.event_id import event_id as make_event_id

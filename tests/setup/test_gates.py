@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dispatch.helpers import add_purchase
+from tests.support.rows import add_purchase
 from trackai.dispatch import DispatchOptions, run_dispatch
 from trackai.settings import Settings
 from trackai.setup import gates

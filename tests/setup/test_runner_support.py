@@ -7,16 +7,14 @@ from __future__ import annotations
 import pytest
 
 from tests.setup.conftest import PIXEL
-from tests.setup.receiver import AlertReceiver
+from tests.setup.receiver import support_cases
 from trackai.setup import runner, transcript
 from trackai.setup.tools import SetupInputError
 
 
 @pytest.fixture
-def receiver(setenv):
-    with AlertReceiver() as server:
-        setenv("TRACKAI_ALERT_WEBHOOK_URL", server.hook_url)
-        yield server
+def receiver(alert_webhook):
+    return alert_webhook
 
 
 def run(ctx, tool, **arguments):
@@ -66,8 +64,8 @@ def test_three_failures_open_exactly_one_case_reset_on_pass(ctx, tenant, graph, 
     case_id = outs[2]["support_case"]["case_id"]
     assert outs[2]["support_case"] == {"case_id": case_id, "opened": True, "notified": True}
     assert outs[3]["support_case"] == {"case_id": case_id, "open": True}  # the 4th failure opens nothing new
-    cases = receiver.cases()
-    assert len(cases) == 1, receiver.received
+    cases = support_cases(receiver)
+    assert len(cases) == 1, receiver.json_bodies("/hook")
     details = cases[0]["details"]
     assert details["step"] == "validate_meta_token" and len(details["tried"]) == 3
     assert all("not valid" in e for e in details["last_errors"])
@@ -87,7 +85,7 @@ def test_three_failures_open_exactly_one_case_reset_on_pass(ctx, tenant, graph, 
     graph.configure(revoked_tokens=["tok-" + PIXEL])
     again = [run(ctx, "validate_meta_token", tenant_id=tenant) for _ in range(3)]
     assert again[2]["support_case"]["opened"] and again[2]["support_case"]["case_id"] != case_id
-    assert len(receiver.cases()) == 2
+    assert len(support_cases(receiver)) == 2
     (open_cases,) = ctx.conn.execute(
         "SELECT count(*) FROM setup.support_cases WHERE tenant_id = %s AND closed_at IS NULL", (tenant,)
     ).fetchone()

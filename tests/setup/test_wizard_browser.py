@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 from console.app import create_app
 from dagster_project.lib import dbt_runner
 from tests.setup.conftest import PIXEL
-from tests.setup.receiver import AlertReceiver
+from tests.setup.receiver import support_cases
+from tests.support.receiver import LoopbackReceiver
 from trackai import db
 from trackai.console_data import users
 from trackai.net import free_port
@@ -70,7 +71,7 @@ def world(pg_url, graph):
 
 @pytest.fixture(scope="module")
 def receiver():
-    with AlertReceiver() as server:
+    with LoopbackReceiver() as server:
         yield server
 
 
@@ -79,7 +80,7 @@ def console(pg_url, graph, receiver, world):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TRACKAI_ALERT_WEBHOOK_URL", receiver.hook_url)
+        mp.setenv("TRACKAI_ALERT_WEBHOOK_URL", f"{receiver.url}/hook")
         from trackai.settings import reset_settings_cache
 
         reset_settings_cache()
@@ -156,7 +157,7 @@ def test_wizard_walked_in_chromium(browser, console, world, graph, site, receive
     assert "uma pessoa da equipe Track AI vai entrar em contato" in alert.inner_text()
     assert "Usuários do sistema" in step(page, "validate_meta_token").inner_text()
     page.screenshot(path=str(SHOTS / "wizard-support-case.png"), full_page=True)
-    cases = receiver.cases()
+    cases = support_cases(receiver)
     assert len(cases) == 1 and cases[0]["details"]["step"] == "validate_meta_token"
     assert cases[0]["details"]["tenant_id"] == world["seller"]
 
