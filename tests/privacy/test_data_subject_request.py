@@ -29,9 +29,9 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from psycopg import sql
 
 from ingest_service.main import create_app
+from tests.support import scan as support_scan
 from trackai import db, tenants
 from trackai.core import pii
 from trackai.core.session_id import new_session_id
@@ -234,41 +234,17 @@ def _needles(w: dict) -> dict[str, str]:
 
 
 def scan_database(url: str, needles: dict[str, str]) -> list[tuple[str, str]]:
-    """Every column of every base table (all schemas but the system ones), as text, lowercased."""
-    pattern = re.compile("|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True)))
-    hits = []
-    with psycopg.connect(url, autocommit=True) as conn:
-        tables = conn.execute(
-            """SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'
-                 AND table_schema NOT IN ('pg_catalog', 'information_schema') AND table_schema NOT LIKE 'pg\\_%%'"""
-        ).fetchall()
-        assert len(tables) > 20
-        for schema, table in tables:
-            cols = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
-                    (schema, table),
-                )
-            ]
-            query = sql.SQL("SELECT {} FROM {}.{}").format(
-                sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in cols),
-                sql.Identifier(schema),
-                sql.Identifier(table),
-            )
-            for row in conn.execute(query):
-                for col, value in zip(cols, row, strict=True):
-                    if value is not None:
-                        for m in pattern.finditer(value.lower()):
-                            hits.append((f"{schema}.{table}.{col}", needles[m.group()]))
-    return hits
+    """Every column of every base table (all schemas but the system ones, every type as text), lowercased."""
+    scan = support_scan.scan_database(url, needles, all_types=True)
+    assert scan.tables > 20
+    return scan.hits
 
 
 def scan_archive(needles: dict[str, str]) -> tuple[list[tuple[str, str]], int]:
     from trackai.lifecycle import duck
     from trackai.lifecycle.store import ObjectStore
 
-    pattern = re.compile("|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True)))
+    pattern = support_scan.pattern_of(needles)
     store = ObjectStore.from_settings("archive")
     con = duck.connect(get_settings())
     hits, rows = [], 0
@@ -375,7 +351,7 @@ def test_export_then_delete_leaves_nothing_of_the_buyer(world, pg_url, tmp_path:
     assert scan_database(pg_url, {pii.hash_email(B_EMAIL): "other buyer"}), "the scanner sees the other buyer"
     other_archive, _ = scan_archive({pii.hash_email(B_EMAIL): "other buyer"})
     assert other_archive
-    pattern = re.compile("|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True)))
+    pattern = support_scan.pattern_of(needles)
     log_hits = [
         (i, needles[m.group()])
         for i, line in enumerate(w["logs"].lines)

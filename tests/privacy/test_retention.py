@@ -11,9 +11,9 @@ import uuid
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from psycopg import sql
 
 from ingest_service.main import create_app
+from tests.support.scan import text_cells
 from trackai import db
 from trackai.settings import Settings
 from trackai_cli.gateway_samples import build_payload
@@ -24,28 +24,8 @@ EMAIL, PHONE = "Retention.Buyer@Example.com", "(31) 99876-5432"
 
 
 def _all_text(url: str) -> list[tuple[str, str]]:
-    out = []
     with psycopg.connect(url, autocommit=True) as conn:
-        tables = conn.execute(
-            """SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'
-                 AND table_schema NOT IN ('pg_catalog', 'information_schema') AND table_schema NOT LIKE 'pg\\_%%'"""
-        ).fetchall()
-        for schema, table in tables:
-            cols = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
-                    (schema, table),
-                )
-            ]
-            query = sql.SQL("SELECT {} FROM {}.{}").format(
-                sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in cols),
-                sql.Identifier(schema),
-                sql.Identifier(table),
-            )
-            for row in conn.execute(query):
-                out += [(f"{schema}.{table}.{c}", v.lower()) for c, v in zip(cols, row, strict=True) if v]
-    return out
+        return [(where, value.lower()) for where, value in text_cells(conn, all_types=True)]
 
 
 def test_raw_pii_fields_are_never_stored(pg_url, conn, make_tenant) -> None:

@@ -27,7 +27,6 @@ import shutil
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -37,6 +36,7 @@ import pytest
 from cryptography.fernet import Fernet
 from psycopg import sql
 
+from tests.support.scan import pattern_of, scan_database
 from trackai import db, tenants
 from trackai.core import pii
 from trackai.settings import REPO_ROOT
@@ -48,73 +48,10 @@ from trackai_cli.gateway_signing import sign_request
 from ._dispatch_env import Child, child_env, free_port, wait_until
 
 DEMO_TIMEOUT_S = 420
-TEXTUAL_TYPES = ("text", "character varying", "character", "json", "jsonb", "ARRAY", "USER-DEFINED", "xml")
-
-
-# --- scanning ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Scan:
-    columns: int = 0
-    tables: int = 0
-    rows: int = 0
-    cells: int = 0
-    bytes: int = 0
-    hits: list[tuple[str, str]] = field(default_factory=list)  # (where, label)
-
-
-def _pattern(needles: dict[str, str]) -> re.Pattern:
-    return re.compile("|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True)))
-
-
-def textual_columns(conn: psycopg.Connection) -> dict[tuple[str, str], list[str]]:
-    rows = conn.execute(
-        """SELECT c.table_schema, c.table_name, c.column_name
-             FROM information_schema.columns c
-             JOIN information_schema.tables t
-               ON t.table_schema = c.table_schema AND t.table_name = c.table_name
-            WHERE t.table_type = 'BASE TABLE'
-              AND c.table_schema NOT IN ('pg_catalog', 'information_schema')
-              AND c.table_schema NOT LIKE 'pg\\_%%'
-              AND c.data_type = ANY(%s)
-            ORDER BY 1, 2, c.ordinal_position""",
-        (list(TEXTUAL_TYPES),),
-    ).fetchall()
-    out: dict[tuple[str, str], list[str]] = {}
-    for schema, table, column in rows:
-        out.setdefault((schema, table), []).append(column)
-    return out
-
-
-def scan_database(url: str, needles: dict[str, str]) -> Scan:
-    """Every textual column of every base table, lowercased, searched for every needle (lowercase)."""
-    pattern = _pattern(needles)
-    result = Scan()
-    with psycopg.connect(url, autocommit=True) as conn:
-        for (schema, table), columns in textual_columns(conn).items():
-            result.tables += 1
-            result.columns += len(columns)
-            query = sql.SQL("SELECT {} FROM {}.{}").format(
-                sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns),
-                sql.Identifier(schema),
-                sql.Identifier(table),
-            )
-            with conn.cursor() as cur:
-                for row in cur.execute(query):
-                    result.rows += 1
-                    for column, value in zip(columns, row, strict=True):
-                        if value is None:
-                            continue
-                        result.cells += 1
-                        result.bytes += len(value)
-                        for match in pattern.finditer(value.lower()):
-                            result.hits.append((f"{schema}.{table}.{column}", needles[match.group()]))
-    return result
 
 
 def scan_texts(texts: dict[str, str], needles: dict[str, str]) -> list[tuple[str, str]]:
-    pattern = _pattern(needles)
+    pattern = pattern_of(needles)
     return [
         (name, needles[m.group()]) for name, text in texts.items() for m in pattern.finditer(text.lower())
     ]
