@@ -1,12 +1,14 @@
-"""Issue 21, lean path: a webhook's phone goes through phonenumbers once per mapping, with the same hashes."""
+"""Issue 21, lean path: a webhook's phone is normalised once per mapping, with the same hashes.
+
+Counted at ``pii._normalize_phone`` (the one normalisation rule): since the third pass an ordinary Brazilian
+number never reaches ``phonenumbers.parse`` at all (tests/customer_data/test_phone_fast_path.py)."""
 
 from __future__ import annotations
 
 import json
 from decimal import Decimal
 
-import phonenumbers
-
+from trackai.core import pii
 from trackai.core.gateways import get_gateway
 from trackai.core.pii import hash_phone, normalize_phone, phones_parsed_once
 from trackai_cli.gateway_samples import build_payload
@@ -14,13 +16,13 @@ from trackai_cli.gateway_samples import build_payload
 
 def _count_parses(monkeypatch) -> list[str]:
     calls: list[str] = []
-    real = phonenumbers.parse
+    real = pii._normalize_phone
 
     def counting(number, *args, **kwargs):
         calls.append(number)
         return real(number, *args, **kwargs)
 
-    monkeypatch.setattr(phonenumbers, "parse", counting)
+    monkeypatch.setattr(pii, "_normalize_phone", counting)
     return calls
 
 

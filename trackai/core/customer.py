@@ -382,6 +382,9 @@ GENDERS = {
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ].*)?$")
 _BR_DATE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_NAME_SEPARATORS = re.compile(r"[\s,;/]+")
+_NON_DIGITS = re.compile(r"\D")
+_CEP_PUNCTUATION = re.compile(r"[\s.\-]")
 
 
 def _raw(value: Any) -> str | None:
@@ -393,7 +396,11 @@ def _raw(value: Any) -> str | None:
 
 def _letters(text: str) -> str:
     """Lowercase letters (accents kept, combining marks kept after NFC): no spaces, digits, punctuation."""
-    return "".join(ch for ch in text.lower() if unicodedata.category(ch)[0] in "LM")
+    lowered = text.lower()
+    joined = lowered.replace(" ", "")  # a space is never a letter or a mark
+    if joined.isalpha():  # every character a letter (L*): nothing to drop (the usual name or city)
+        return joined
+    return "".join(ch for ch in lowered if unicodedata.category(ch)[0] in "LM")
 
 
 def _ascii_letters(text: str) -> str:
@@ -403,7 +410,7 @@ def _ascii_letters(text: str) -> str:
 
 
 def _name_words(text: str) -> list[str]:
-    return [w for w in (_letters(part) for part in re.split(r"[\s,;/]+", text)) if w]
+    return [w for w in (_letters(part) for part in _NAME_SEPARATORS.split(text)) if w]
 
 
 # --- one normaliser per key -------------------------------------------------------------------
@@ -474,11 +481,11 @@ def normalize_zip(value: Any, country: str | None = DEFAULT_REGION.lower()) -> s
     text = _raw(value)
     if not text:
         return None
-    digits = re.sub(r"\D", "", text)
+    digits = _NON_DIGITS.sub("", text)
     if country in (None, "br"):
         if isinstance(value, int) and len(digits) == 7:
             digits = "0" + digits  # a CEP sent as a JSON number lost its leading zero
-        if len(digits) == 8 and len(digits) >= len(re.sub(r"[\s.\-]", "", text)):
+        if len(digits) == 8 and len(digits) >= len(_CEP_PUNCTUATION.sub("", text)):
             return digits
         if country == "br":
             return None  # not a CEP
@@ -576,9 +583,13 @@ def acceptable_hash(key: str, value: Any) -> bool:
 def clean_hashes(values: Mapping[str, Any] | None) -> dict[str, str]:
     """Only the known keys whose values are SHA-256 hex (lowercased): what a stored row may carry."""
     out: dict[str, str] = {}
+    if not values:
+        return out
     for key in KEYS:
-        value = (values or {}).get(key)
-        text = str(value).strip().lower() if value is not None else ""
+        value = values.get(key)
+        if value is None:
+            continue
+        text = str(value).strip().lower()
         if acceptable_hash(key, text):
             out[key] = text
     return out

@@ -82,11 +82,15 @@ def normalize_phone(raw: str | int | None, default_region: str = DEFAULT_REGION)
     return memo[key]
 
 
-def _normalize_phone(raw: str | int, default_region: str) -> str | None:
+_NON_DIGITS = re.compile(r"\D")
+
+
+def _normalize_phone(raw: str | int, default_region: str, *, fast: bool = True) -> str | None:
+    """``fast=False`` skips the Brazilian fast path: the phonenumbers-only result it must equal (tested)."""
     text = str(raw).strip()
     if not text or len(text) > 40:
         return None
-    digits = re.sub(r"\D", "", text)
+    digits = _NON_DIGITS.sub("", text)
     if not digits:
         return None
     if text.startswith("+"):
@@ -98,6 +102,11 @@ def _normalize_phone(raw: str | int, default_region: str) -> str | None:
     else:
         # National form: phonenumbers' Brazilian metadata strips the trunk 0 and a carrier code after it.
         candidate, region = digits, default_region
+    national = _br_national_number(candidate, region) if fast else None
+    if national is not None:
+        # Fast path (issue 21): for these forms phonenumbers.parse gives PhoneNumber(55, national) and
+        # nothing else, so only the type lookup (the same metadata) is left; same rule, same result.
+        return _br_by_type(national)
     try:
         parsed = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
@@ -107,6 +116,47 @@ def _normalize_phone(raw: str | int, default_region: str) -> str | None:
     if parsed is None or phonenumbers.number_type(parsed) in _NOT_PERSONAL:
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+
+
+def _br_national_number(candidate: str, region: str | None) -> str | None:
+    """The Brazilian national number (DDD + 8/9 digits) that ``phonenumbers.parse(candidate, region)`` reads
+    without any of its rewriting, or None when parse may do more (then parse itself runs).
+
+    ``+55`` + 10/11 digits, or 10/11 national digits with region BR, where the national number starts with
+    1-9 (no trunk 0 to strip), not with 90 (Brazil's ``national_prefix_for_parsing`` is ``0|90…``), and, in
+    national form, not with 55 (parse may read that as the country code). Every other number (foreign,
+    other lengths, DDD 55 written without +55) takes the phonenumbers path."""
+    if region is None:
+        if not candidate.startswith("+55"):
+            return None
+        national = candidate[3:]
+    elif region == "BR" and candidate[:2] != "55":
+        national = candidate
+    else:
+        return None
+    if len(national) not in (10, 11) or national[0] == "0" or national[:2] == "90":
+        return None
+    return national
+
+
+def _br_type(national: str) -> int:
+    """phonenumbers' type of +55 ``national``; UNKNOWN means not a valid number (is_valid_number's test)."""
+    return phonenumbers.number_type(phonenumbers.PhoneNumber(country_code=55, national_number=int(national)))
+
+
+def _br_by_type(national: str) -> str | None:
+    kind = _br_type(national)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        # _with_ninth_digit on the same number: an old 8-digit mobile gets its 9
+        if len(national) != 10 or national[2] not in "6789":
+            return None
+        national = national[:2] + "9" + national[2:]
+        kind = _br_type(national)
+        if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+            return None
+    if kind in _NOT_PERSONAL:
+        return None
+    return "55" + national
 
 
 def _with_ninth_digit(parsed: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNumber | None:

@@ -261,12 +261,15 @@ def minor_to_major(value: Any, exponent: int) -> Decimal | None:
     return amount.scaleb(-exponent) if exponent else amount
 
 
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
 def currency_code(value: Any) -> str | None:
     code = text(value, 10)
     if not code:
         return None
     code = code.upper()
-    if not re.fullmatch(r"[A-Z]{3}", code):
+    if not _CURRENCY.fullmatch(code):
         raise MappingError(f"currency {value!r} is not an ISO code")
     return code
 
@@ -360,26 +363,62 @@ _DROP_KEYS = {
 _EMAIL_IN_TEXT = re.compile(r"[^@\s\"']+@[^@\s\"']+\.[^@\s\"']+")
 
 
+_PHONE_KEYS = frozenset({"mobile", "cellphone", "telefone", "celular"})
+_NON_DIGITS = re.compile(r"\D")
+# What a payload key is for redaction, by its lowercase form: dropped, an email, a phone, or anything else.
+_DROP, _EMAIL_KEY, _PHONE_KEY, _OTHER = 0, 1, 2, 3
+_KEY_KINDS: dict[str, tuple[str, int]] = {}
+_KEY_KINDS_MAX = 4096  # payload keys repeat across deliveries; the memo stays bounded whatever is sent
+
+
+def _key_kind(k: Any) -> tuple[str, int]:
+    known = _KEY_KINDS.get(k) if type(k) is str else None
+    if known is not None:
+        return known
+    lk = str(k).lower()
+    if lk in _DROP_KEYS:
+        kind = _DROP
+    elif "email" in lk:
+        kind = _EMAIL_KEY
+    elif "phone" in lk or lk in _PHONE_KEYS:
+        kind = _PHONE_KEY
+    else:
+        kind = _OTHER
+    if type(k) is str and len(k) <= 64 and len(_KEY_KINDS) < _KEY_KINDS_MAX:
+        _KEY_KINDS[k] = (lk, kind)
+    return lk, kind
+
+
 def redact(value: Any, key: str | None = None) -> Any:
     """Copy of a payload with emails/phones replaced by SHA-256 hex and names/documents removed."""
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str:
+        if "@" in value and _EMAIL_IN_TEXT.search(value):
+            return _EMAIL_IN_TEXT.sub(lambda m: hash_email(m.group(0)) or "[redacted]", value)
+        return value
+    if kind is int or kind is bool or value is None:
+        return value
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            lk = str(k).lower()
-            if lk in _DROP_KEYS:
+            lk, key_kind = _key_kind(k)
+            if key_kind == _DROP:
                 continue
-            if "email" in lk and isinstance(v, (str, int)):
+            if key_kind == _EMAIL_KEY and isinstance(v, (str, int)):
                 hashed = hash_email(str(v))
                 if hashed:
                     out[k] = hashed
                 continue
-            is_phone = "phone" in lk or lk in ("mobile", "cellphone", "telefone", "celular")
-            if is_phone and isinstance(v, (str, int)):
-                hashed = hash_phone(v) if len(re.sub(r"\D", "", str(v))) >= 10 else None
+            if key_kind == _PHONE_KEY and isinstance(v, (str, int)):
+                hashed = hash_phone(v) if len(_NON_DIGITS.sub("", str(v))) >= 10 else None
                 if hashed:
                     out[k] = hashed
                 continue
-            out[k] = redact(v, lk)
+            leaf = type(v)
+            if leaf is int or leaf is bool or v is None or (leaf is str and "@" not in v):
+                out[k] = v  # what redact(v) answers for these, without the call
+            else:
+                out[k] = redact(v, lk)
         return out
     if isinstance(value, list):
         return [redact(v, key) for v in value]
