@@ -385,6 +385,7 @@ _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _NAME_SEPARATORS = re.compile(r"[\s,;/]+")
 _NON_DIGITS = re.compile(r"\D")
 _CEP_PUNCTUATION = re.compile(r"[\s.\-]")
+_NOT_ASCII_LETTERS = re.compile(r"[^a-z]")
 
 
 def _raw(value: Any) -> str | None:
@@ -405,7 +406,10 @@ def _letters(text: str) -> str:
 
 def _ascii_letters(text: str) -> str:
     """Letters without accents, for looking names up in the tables above (never for hashing)."""
-    decomposed = unicodedata.normalize("NFD", text.lower())
+    lowered = text.lower()
+    if lowered.isascii():  # NFD leaves ASCII as it is
+        return _NOT_ASCII_LETTERS.sub("", lowered)
+    decomposed = unicodedata.normalize("NFD", lowered)
     return "".join(ch for ch in decomposed if "a" <= ch <= "z")
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 
 import phonenumbers
@@ -30,7 +28,8 @@ def sha256_hex(value: str) -> str:
 
 
 def is_sha256_hex(value: str | None) -> bool:
-    return bool(value) and bool(_SHA256_HEX.match(value))
+    # the pattern's "$" also matches before one trailing newline: 64 or 65 characters, nothing else
+    return bool(value) and len(value) in (64, 65) and bool(_SHA256_HEX.match(value))
 
 
 def normalize_email(raw: str | None) -> str | None:
@@ -47,16 +46,23 @@ _PHONE_MEMO: ContextVar[dict[tuple[str, str], str | None] | None] = ContextVar(
 )
 
 
-@contextmanager
-def phones_parsed_once() -> Iterator[None]:
+class _PhonesParsedOnce:
+    """The block of ``phones_parsed_once`` (a plain context manager: it runs once per webhook)."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _PHONE_MEMO.set({})
+
+    def __exit__(self, *exc: object) -> None:
+        _PHONE_MEMO.reset(self._token)
+
+
+def phones_parsed_once() -> _PhonesParsedOnce:
     """Within the block each distinct phone is normalised once: a webhook mapping reads the buyer's phone
     for the conversion and again for the redacted payload, and ``phonenumbers.parse`` is the costliest step
     of the mapping (issue 21). The memo lives only for the block, so no plaintext phone outlives it."""
-    token = _PHONE_MEMO.set({})
-    try:
-        yield
-    finally:
-        _PHONE_MEMO.reset(token)
+    return _PhonesParsedOnce()
 
 
 _NOT_PERSONAL = frozenset(

@@ -199,17 +199,25 @@ def _no_constants(raw: str) -> Any:
     raise MappingError(f"{raw} is not a JSON number")
 
 
+# One decoder per mode, built once (json.loads with hooks builds a new one per call).
+_BOUNDED_NUMBERS = json.JSONDecoder(
+    parse_int=_bounded_int, parse_float=_bounded_decimal, parse_constant=_no_constants
+)
+_TEXT_NUMBERS = json.JSONDecoder(parse_int=str, parse_float=str, parse_constant=str)
+
+
 def parse_json_object(body: bytes, *, numbers_as_text: bool = False) -> dict[str, Any]:
     """A JSON object with bounded numbers (Decimal, never float); MappingError for anything else.
 
     ``numbers_as_text`` leaves every number as its text (no conversion, no bound): for reading a credential
     out of a body before the body itself is judged, so a verified delivery with an absurd number is
     quarantined by the mapping instead of refused as unauthenticated."""
-    numbers = (str, str, str) if numbers_as_text else (_bounded_int, _bounded_decimal, _no_constants)
+    decoder = _TEXT_NUMBERS if numbers_as_text else _BOUNDED_NUMBERS
     try:
-        value = json.loads(
-            body.decode("utf-8"), parse_int=numbers[0], parse_float=numbers[1], parse_constant=numbers[2]
-        )
+        decoded = body.decode("utf-8")
+        if decoded.startswith("\ufeff"):  # json.loads' own first check, same error
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", decoded, 0)
+        value = decoder.decode(decoded)  # what json.loads(text, parse_...=...) does, without a new decoder
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise MappingError(f"body is not JSON: {exc}") from exc
     if not isinstance(value, dict):
@@ -401,7 +409,8 @@ def redact(value: Any, key: str | None = None) -> Any:
     if kind is dict or (kind is not list and isinstance(value, Mapping)):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            lk, key_kind = _key_kind(k)
+            known = _KEY_KINDS.get(k) if type(k) is str else None  # _key_kind's memo, without the call
+            lk, key_kind = known if known is not None else _key_kind(k)
             if key_kind == _DROP:
                 continue
             if key_kind == _EMAIL_KEY and isinstance(v, (str, int)):
@@ -429,9 +438,15 @@ def redact(value: Any, key: str | None = None) -> Any:
     return value
 
 
+class _BuyerHashes(dict):
+    """``customer.hashed_fields``' answer as it left ``buyer_fields``: every value the SHA-256 of a non-empty
+    normalised value, ``ge``/``country`` inside their closed sets, keys in ``customer.KEYS`` order, so
+    ``clean_hashes`` would return it unchanged (tests/customer_data/test_mapping_fast_path.py)."""
+
+
 def buyer_fields(**raw: Any) -> dict[str, str]:
     """The buyer's hashed Meta keys from a gateway's raw fields (``trackai.core.customer.hashed_fields``)."""
-    return customer_fields.hashed_fields(**raw)
+    return _BuyerHashes(customer_fields.hashed_fields(**raw))
 
 
 def build_conversion(gateway: str, **fields: Any) -> Conversion:
@@ -444,7 +459,12 @@ def build_conversion(gateway: str, **fields: Any) -> Conversion:
         if why:
             notes.append(why)
     fields["notes"] = tuple(notes)
-    fields["customer"] = customer_fields.clean_hashes(fields.get("customer"))
+    customer = fields.get("customer")
+    # buyer_fields' own answer is already clean (customer.hashed_fields: see _BuyerHashes); anything else
+    # is checked key by key.
+    fields["customer"] = (
+        dict(customer) if type(customer) is _BuyerHashes else customer_fields.clean_hashes(customer)
+    )
     fbc = fields.get("fbc")
     if fbc and not fields.get("fbclid"):
         fields["fbclid"] = fbclid_from_fbc(fbc)
