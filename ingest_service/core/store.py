@@ -274,7 +274,7 @@ class Store:
             max_rows=settings.group_commit_max_rows,
             max_batches=settings.group_commit_max_batches,
         )
-        self._tenants: dict[str, tuple[float, TenantInfo | None]] = {}
+        self._tenants: dict[uuid.UUID, tuple[float, TenantInfo | None]] = {}
         self._lock = asyncio.Lock()
         self.positive_ttl = 30.0
         self.negative_ttl = 5.0
@@ -305,7 +305,7 @@ class Store:
             raise RowRefused(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
 
     async def tenant(self, tenant_id: uuid.UUID) -> TenantInfo | None:
-        key = str(tenant_id)
+        key = tenant_id  # the UUID itself: no str() per request (issue 21)
         now = time.monotonic()
         cached = self._tenants.get(key)
         if cached and cached[0] > now:

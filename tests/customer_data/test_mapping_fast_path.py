@@ -165,3 +165,36 @@ def test_unparsable_bodies_keep_their_messages(body) -> None:
     with pytest.raises(MappingError) as exc:
         parse_json_object(body)
     assert ("error", str(exc.value)) == _loads_rule(body, False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=40), st.binary(max_size=200), st.integers(min_value=0, max_value=2**40))
+def test_one_shot_signatures_equal_hmac_new(secret, body, timestamp) -> None:
+    import hashlib
+    import hmac
+
+    from trackai.core.gateways import kiwify, stripe
+
+    try:
+        key = secret.encode("utf-8")
+    except UnicodeEncodeError:
+        return
+    message = str(timestamp).encode("ascii") + b"." + body
+    assert stripe.signature(secret, timestamp, body) == hmac.new(key, message, hashlib.sha256).hexdigest()
+    assert kiwify.signature(body, secret) == hmac.new(key, body, hashlib.sha1).hexdigest()
+
+
+def test_hashes_are_memoised_within_a_mapping_only(monkeypatch) -> None:
+    calls: list[str] = []
+    real_email, real_phone = pii._hash_email, pii._hash_phone
+    monkeypatch.setattr(pii, "_hash_email", lambda raw: calls.append("e") or real_email(raw))
+    monkeypatch.setattr(pii, "_hash_phone", lambda raw, region: calls.append("p") or real_phone(raw, region))
+    with pii.phones_parsed_once():
+        first = pii.hash_email("Buyer@Example.com ")
+        assert pii.hash_email("Buyer@Example.com ") == first == pii.sha256_hex("buyer@example.com")
+        phone = pii.hash_phone("11987654321")
+        assert pii.hash_phone("11987654321") == phone == pii.sha256_hex("5511987654321")
+        assert pii.hash_phone("email", "") is None and pii.hash_email("email") is None  # keys never mix
+    assert calls == ["e", "p", "p", "e"]
+    assert pii.hash_email("Buyer@Example.com ") == first  # outside: computed again, nothing kept
+    assert calls[-1] == "e"

@@ -41,7 +41,7 @@ def normalize_email(raw: str | None) -> str | None:
     return value
 
 
-_PHONE_MEMO: ContextVar[dict[tuple[str, str], str | None] | None] = ContextVar(
+_PHONE_MEMO: ContextVar[dict[tuple[str, ...], str | None] | None] = ContextVar(
     "trackai_phone_memo", default=None
 )
 
@@ -59,9 +59,10 @@ class _PhonesParsedOnce:
 
 
 def phones_parsed_once() -> _PhonesParsedOnce:
-    """Within the block each distinct phone is normalised once: a webhook mapping reads the buyer's phone
-    for the conversion and again for the redacted payload, and ``phonenumbers.parse`` is the costliest step
-    of the mapping (issue 21). The memo lives only for the block, so no plaintext phone outlives it."""
+    """Within the block each distinct phone is normalised once, and each distinct email/phone hashed once:
+    a webhook mapping reads the buyer's email and phone for the conversion and again for the redacted
+    payload, and ``phonenumbers.parse`` is the costliest step of the mapping (issue 21). The memo lives only
+    for the block, so no plaintext email or phone outlives it."""
     return _PhonesParsedOnce()
 
 
@@ -175,6 +176,16 @@ def _with_ninth_digit(parsed: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNum
 
 
 def hash_email(raw: str | None) -> str | None:
+    memo = _PHONE_MEMO.get()
+    if memo is None or raw is None:
+        return _hash_email(raw)
+    key = ("email", str(raw), "")  # three parts: never equal to a phone's (raw, region) key
+    if key not in memo:
+        memo[key] = _hash_email(raw)
+    return memo[key]
+
+
+def _hash_email(raw: str | None) -> str | None:
     if raw is not None and is_sha256_hex(str(raw).strip().lower()):
         return str(raw).strip().lower()
     normalized = normalize_email(raw)
@@ -182,6 +193,16 @@ def hash_email(raw: str | None) -> str | None:
 
 
 def hash_phone(raw: str | int | None, default_region: str = DEFAULT_REGION) -> str | None:
+    memo = _PHONE_MEMO.get()
+    if memo is None or raw is None:
+        return _hash_phone(raw, default_region)
+    key = ("phone", str(raw), default_region)
+    if key not in memo:
+        memo[key] = _hash_phone(raw, default_region)
+    return memo[key]
+
+
+def _hash_phone(raw: str | int | None, default_region: str) -> str | None:
     if raw is not None and is_sha256_hex(str(raw).strip().lower()):
         return str(raw).strip().lower()
     normalized = normalize_phone(raw, default_region)
