@@ -20,9 +20,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from console import web
 from console.db import Database, console_database_url
 from console.security import SECURITY_HEADERS, Signer, session_secret
-from console.views import auth, billing, failures, operator, overview, purchases, quality, setup
-from console.views import privacy as privacy_view  # issue 23
-from console.views import provisioning as provisioning_view  # issue 17
+from console.views import (
+    auth,
+    billing,
+    failures,
+    operator,
+    overview,
+    privacy,
+    provisioning,
+    purchases,
+    quality,
+    setup,
+)
 from trackai.settings import Settings, get_settings
 
 log = logging.getLogger("trackai.console")
@@ -72,12 +81,11 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.state.console = web.ConsoleState(settings, database, signer, templates)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(web.STATIC)), name="static")
-    templates.env.globals["billing_banner"] = billing.banner  # quota banner on every page (issue 18)
-    for module in (auth, overview, purchases, failures, quality, setup, operator, billing):
+    templates.env.globals["billing_banner"] = billing.banner  # quota banner on every page
+    templates.env.globals["provisioning_card"] = provisioning.setup_card  # the setup page's provisioning card
+    pages = (auth, overview, purchases, failures, quality, setup, provisioning, billing, operator, privacy)
+    for module in pages:
         app.include_router(module.router)
-    app.include_router(provisioning_view.router)  # issue 17
-    templates.env.globals["provisioning_card"] = provisioning_view.setup_card  # the setup page's card (17)
-    app.include_router(privacy_view.router)  # issue 23: operators' LGPD screen
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:
