@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from console import queries, replay, web
 
 router = APIRouter()
-REASONS = ("invalid", "meta_rejected", "expired", "token")
+REASONS = ("invalid", "meta_rejected", "expired", "token", "quota")
 EVENT_ID_LENGTH = 64
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from dagster_project.lib import dbt_runner
 from tests.billing.helpers import ensure_plans, subscribe
 from tests.console.console_client import Browserish, console_app, csrf_of
+from tests.support import rows
 from trackai.billing import ledger
 from trackai.console_data.users import ensure_demo_users
 from trackai.core.event_id import event_id as make_event_id
@@ -39,6 +40,7 @@ def test_billing_page_banner_and_isolation(pg_url, conn, make_tenant, tmp_path) 
     with conn.transaction():
         ledger.record_accepted(conn, [(full, make_event_id(full, f"f{i}"), now) for i in range(5)], now=now)
         ledger.record_accepted(conn, [(calm, make_event_id(calm, "c0"), now)], now=now)
+    rows.dlq(conn, full, 2, reason="quota")  # held at the quota past Meta's window
     app = console_app(pg_url)
     with Browserish(app) as web:
         seller = _seller(conn, full)
@@ -54,6 +56,9 @@ def test_billing_page_banner_and_isolation(pg_url, conn, make_tenant, tmp_path) 
         # the banner on another page
         other = web.get("/quality").text
         assert "billing-banner" in other and "Franquia do mês atingida" in other
+        # the failures page counts the DLQ's quota reason with its words
+        failures = web.get("/failures").text
+        assert 'data-kpi="dlq-quota">2<' in failures and "Retida pela franquia" in failures
         # English
         web.post("/lang", {"lang": "en", "next": "/billing"})
         english = web.get("/billing").text
