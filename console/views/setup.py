@@ -22,6 +22,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from console import queries, setup_guide, web
+from console.i18n import _m
 from trackai import db as trackai_db
 from trackai import tenants
 from trackai.core import setup_wizard
@@ -32,7 +33,7 @@ from trackai.core.setup_webhook import GATEWAY_NAMES
 router = APIRouter()
 PLATFORM_GATEWAYS = ("hotmart", "kiwify", "perfectpay", "stripe")
 
-# The wizard's own texts, both languages (the tools' answers carry their own pt-BR/English texts).
+# The wizard's texts, both languages, registered in console.i18n below (the tools' answers carry their own pt-BR/English texts).
 TEXTS: dict[str, tuple[str, str]] = {
     "wizard.title": ("Assistente de configuração", "Setup assistant"),
     "wizard.intro": (
@@ -92,19 +93,13 @@ TEXTS: dict[str, tuple[str, str]] = {
 }
 
 
-class Texts:
-    """``tx('key', n=1)`` in the wizard templates, in the request's language."""
-
-    def __init__(self, locale: str) -> None:
-        self.index = 0 if locale == "pt-BR" else 1
-
-    def __call__(self, key: str, **values: object) -> str:
-        text = TEXTS[key][self.index]
-        return text.format(**values) if values else text
+for _key, (_pt, _en) in TEXTS.items():
+    _m(_key, _pt, _en)
 
 
-def _texts(request: Request) -> Texts:
-    return Texts(web.translator(request).locale)
+def _texts(request: Request):
+    """``tx('key', n=1)`` in the wizard templates: the console's translator in the request's language."""
+    return web.translator(request).t
 
 
 # ----------------------------------------------------------------------------------------- running steps
