@@ -387,6 +387,12 @@ class LifecycleSettings(BaseSettings):
         gt=0,
         description="WAL not archived for this long, or archiving failing: ERROR (backup freshness).",
     )
+    wal_archive_wait_s: float = Field(
+        120,
+        ge=0,
+        description="A base backup waits this long for its last WAL segment to reach the archive "
+        "(0: no wait).",
+    )
     drill_cron: str = Field(
         "0 4 1,15 * *", description="When the restore drill runs (cron, UTC; fortnightly)."
     )

@@ -64,6 +64,11 @@ def test_backup_then_drill_restores_identical_data_latest_and_point_in_time(
 ) -> None:
     url = source.url()
     assert base_backup.raw_bytes > base_backup.stored_bytes > 0 and base_backup.chunks
+    # the backup returned only once its last segment was in the archive (PITR from it is possible)
+    assert base_backup.stop_wal_archived is True
+    assert wal.key(base_backup.stop_wal) in {
+        o["key"] for o in ObjectStore.from_settings("backups").list("wal/")
+    }
     _land_clicks(url, tenant, 3000)
 
     _land_clicks(url, tenant, 500)

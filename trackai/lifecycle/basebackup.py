@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
+
 from trackai.lifecycle import pgtools, sealing
 from trackai.lifecycle.store import ObjectStore
 from trackai.settings import Settings, get_settings
@@ -41,6 +43,9 @@ class BackupInfo:
     duration_s: float
     verified_with: str = "pg_verifybackup"
     chunks: list[dict] = field(default_factory=list)
+    # the segment holding the backup's end, and whether the archive had it when the backup finished
+    stop_wal: str | None = None
+    stop_wal_archived: bool | None = None
 
     @property
     def ended(self) -> datetime:
@@ -145,8 +150,38 @@ def take(url: str, settings: Settings | None = None, *, store: ObjectStore | Non
         duration_s=round(time.perf_counter() - started, 3),
         chunks=uploader.chunks,
     )
+    info.stop_wal, info.stop_wal_archived = _await_stop_segment(
+        url, info.stop_lsn, store, settings.lifecycle.wal_archive_wait_s
+    )
     store.put(f"{BASE_DIR}{backup_id}/manifest.json", json.dumps(info.as_dict(), indent=1).encode())
     return info
+
+
+def _await_stop_segment(
+    url: str, stop_lsn: str, store: ObjectStore, wait_s: float
+) -> tuple[str | None, bool | None]:
+    """Wait until the archiver has shipped the segment holding the backup's end.
+
+    pg_basebackup with WAL included does not wait for archiving (the backup holds its own WAL), but
+    the server switches segment at the backup's end and ships it a moment later. Until then the
+    archive may hold nothing newer than the backup's start, which retention has just made the floor:
+    point-in-time recovery from this backup, and the freshness alarm, need that segment. Returns
+    (segment name, archived?); (None, None) when the server archives nothing (archive_mode off).
+    """
+    from trackai.lifecycle import wal
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        mode, name = conn.execute(
+            "SELECT current_setting('archive_mode'), pg_walfile_name(%s::pg_lsn)", (stop_lsn,)
+        ).fetchone()
+    if mode == "off":
+        return None, None
+    deadline = time.monotonic() + wait_s
+    while store.head(wal.key(name)) is None:
+        if time.monotonic() >= deadline:
+            return name, False
+        time.sleep(0.25)
+    return name, True
 
 
 def list_backups(store: ObjectStore) -> list[BackupInfo]:
