@@ -24,11 +24,35 @@ def tenant_without_token(ctx, make_tenant) -> str:
     return tenant_id
 
 
+def _token_status(ctx, tenant_id):
+    return ctx.conn.execute(
+        "SELECT status, error_code, expires_at IS NOT NULL FROM ops.meta_token_status WHERE tenant_id = %s",
+        (tenant_id,),
+    ).fetchone()
+
+
 def test_meta_token_ok(ctx, tenant):
     r = tools.validate_meta_token(ctx, tenant)
     assert (r.status, r.code) == ("pass", "ok"), r
     assert "ads_management" in r.observed["scope_list"] and r.observed["pixel_name"] == f"Pixel {PIXEL}"
     assert PIXEL in r.message.pt and PIXEL in r.message.en
+    # the verdict is what the account card and the token alarm read
+    assert _token_status(ctx, tenant)[0] == "ok"
+
+
+def test_meta_token_verdict_blocks_and_unblocks_sending(ctx, tenant, graph):
+    """A revoked token recorded by the assistant stops sending like a code 190 would; once the seller
+    fixes it and the assistant sees it valid, the block is lifted (the dispatcher reads the same row)."""
+    from trackai.dispatch import store
+
+    graph.configure(revoked_tokens=[TOKEN])
+    tools.validate_meta_token(ctx, tenant)
+    assert _token_status(ctx, tenant)[:2] == ("invalid", 190)
+    assert tenant in store.blocked_tenants(ctx.conn)
+    graph.configure(revoked_tokens=[])
+    assert tools.validate_meta_token(ctx, tenant).code == "ok"
+    assert _token_status(ctx, tenant)[:2] == ("ok", None)
+    assert tenant not in store.blocked_tenants(ctx.conn)
 
 
 def test_meta_token_missing(ctx, make_tenant):
@@ -55,6 +79,10 @@ def test_meta_token_expired_and_expiring(ctx, tenant, graph):
     graph.configure(expiring_tokens={TOKEN: int(time.time()) + 2 * 86400})
     r = tools.validate_meta_token(ctx, tenant)
     assert (r.status, r.code) == ("warn", "token_expiring") and r.observed["hours_left"] in (47, 48)
+    assert _token_status(ctx, tenant) == ("ok", None, True)  # 48 h left: not yet inside the alarm's 24 h
+    graph.configure(expiring_tokens={TOKEN: int(time.time()) + 3600})
+    tools.validate_meta_token(ctx, tenant)
+    assert _token_status(ctx, tenant)[0] == "expiring"
 
 
 def test_meta_token_missing_scope(ctx, tenant, graph):
@@ -78,6 +106,7 @@ def test_meta_token_graph_unreachable(ctx, tenant):
     ctx.settings = Settings(meta_graph_url=f"http://127.0.0.1:{free_port()}", capi={"timeout_seconds": 0.5})
     r = tools.validate_meta_token(ctx, tenant)
     assert (r.status, r.code) == ("fail", "graph_unreachable") and "ConnectError" in r.observed["graph_error"]
+    assert _token_status(ctx, tenant) is None  # nothing known: nothing recorded
 
 
 # ------------------------------------------------------------------------------------ send_test_capi_event

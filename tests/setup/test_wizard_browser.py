@@ -156,6 +156,8 @@ def test_wizard_walked_in_chromium(browser, console, world, graph, site, receive
     alert.wait_for(timeout=15_000)
     assert "uma pessoa da equipe Track AI vai entrar em contato" in alert.inner_text()
     assert "Usuários do sistema" in step(page, "validate_meta_token").inner_text()
+    page.reload()  # the account card reads the same verdict as the wizard
+    assert "inválido" in page.locator("section[aria-labelledby=account-title]").inner_text()
     page.screenshot(path=str(SHOTS / "wizard-support-case.png"), full_page=True)
     cases = support_cases(receiver)
     assert len(cases) == 1 and cases[0]["details"]["step"] == "validate_meta_token"
@@ -166,6 +168,7 @@ def test_wizard_walked_in_chromium(browser, console, world, graph, site, receive
     assert step(page, "validate_meta_token").get_by_role("alert").count() == 0
     page.reload()
     assert step(page, "send_test_capi_event").locator(".blocked-why").count() == 0  # unblocked
+    assert "válido (verificado em" in page.locator("section[aria-labelledby=account-title]").inner_text()
 
     run_step(page, "probe_landing_url", "fail", url=f"{site.url}/redirect-drop?fbclid=IwAR2xyz")
     assert "descarta fbclid" in step(page, "probe_landing_url").inner_text()

@@ -363,6 +363,43 @@ def token_ok(conn: psycopg.Connection, tenant_id: str, now: datetime) -> None:
     )
 
 
+# debug_token's verdict: a valid token that expires within this window is 'expiring'
+TOKEN_EXPIRING_WITHIN_S = 24 * 3600
+
+
+def record_debug_token(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    *,
+    valid: bool,
+    expires_at: int,
+    message: str,
+    error_code: int | None = None,
+) -> None:
+    """What Meta's debug_token said of a tenant's token (the token alarm's hourly check, the setup
+    assistant's validate_meta_token): 'invalid', 'expiring' (valid, expires within 24 h) or 'ok'.
+    'ok' also lifts a block left by a code 190 (``blocked_tenants``): the token works again.
+    ``expires_at``: epoch seconds, 0 for a token that never expires."""
+    conn.execute(
+        """INSERT INTO ops.meta_token_status (tenant_id, status, error_code, message, expires_at, checked_at)
+           VALUES (%(t)s, CASE WHEN NOT %(valid)s THEN 'invalid'
+                               WHEN %(exp)s > 0 AND to_timestamp(%(exp)s) < now() + make_interval(secs => %(w)s)
+                               THEN 'expiring'
+                               ELSE 'ok' END,
+                   %(code)s, %(msg)s, CASE WHEN %(exp)s > 0 THEN to_timestamp(%(exp)s) END, now())
+           ON CONFLICT (tenant_id) DO UPDATE SET status = EXCLUDED.status, error_code = EXCLUDED.error_code,
+               message = EXCLUDED.message, expires_at = EXCLUDED.expires_at, checked_at = now()""",
+        {
+            "t": tenant_id,
+            "valid": valid,
+            "exp": int(expires_at or 0),
+            "w": TOKEN_EXPIRING_WITHIN_S,
+            "code": error_code,
+            "msg": message[:1000],
+        },
+    )
+
+
 def payload_json(payload: dict) -> str:
     return json.dumps(payload, separators=(",", ":"))
 

@@ -2,8 +2,9 @@
 
 Each takes a :class:`SetupContext` (a database connection, the settings, optionally an httpx transport for
 tests) and a tenant id, and returns a :class:`trackai.core.setup_result.ToolResult`. They never record
-anything themselves except what the real dispatch path records (``send_test_capi_event``: the attempt in
-ops.dispatch_attempts, marked is_test, and the C1 gate); the transcript, the failure streak and the support
+anything themselves except what the real paths record (``send_test_capi_event``: the attempt in
+ops.dispatch_attempts, marked is_test, and the C1 gate; ``validate_meta_token``: debug_token's verdict in
+ops.meta_token_status, as the token alarm's check does); the transcript, the failure streak and the support
 case are written by :func:`trackai.setup.runner.run_tool`, the one entry point of the CLI, the console
 wizard and the MCP server.
 """
@@ -109,7 +110,18 @@ def validate_meta_token(ctx: SetupContext, tenant_id: str) -> sr.ToolResult:
                 "graph_url": base,
             },
         )
-    return setup_token.judge_token(debug_data, pixel_data, pixel_id=tenant.pixel_id, now=time.time())
+    result = setup_token.judge_token(debug_data, pixel_data, pixel_id=tenant.pixel_id, now=time.time())
+    # the account card and the token alarm read the same verdict (ops.meta_token_status)
+    error = debug_data.get("error") or {}
+    store.record_debug_token(
+        ctx.conn,
+        tenant.tenant_id,
+        valid=bool(debug_data.get("is_valid")),
+        expires_at=int(debug_data.get("expires_at") or 0),
+        message=f"setup assistant: {result.code}",
+        error_code=error.get("code") if isinstance(error, dict) else None,
+    )
+    return result
 
 
 # -------------------------------------------------------------------------------- validate_gateway_webhook

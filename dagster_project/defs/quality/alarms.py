@@ -111,6 +111,7 @@ def refresh_token_status(conn: psycopg.Connection, graph_url: str, timeout: floa
     import httpx
 
     from trackai import tenants
+    from trackai.dispatch import store
 
     active = conn.execute("SELECT tenant_id::text FROM core.tenants WHERE active").fetchall()
     checked = 0
@@ -123,25 +124,12 @@ def refresh_token_status(conn: psycopg.Connection, graph_url: str, timeout: floa
                 graph_url.rstrip("/") + "/debug_token", params={"input_token": token, "access_token": token}
             )
             info = (resp.json() or {}).get("data", {}) if resp.status_code == 200 else {}
-            expires = int(info.get("expires_at") or 0)
-            valid = bool(info.get("is_valid"))
-            conn.execute(
-                """INSERT INTO ops.meta_token_status (tenant_id, status, message, expires_at, checked_at)
-                   VALUES (%s, CASE WHEN NOT %s THEN 'invalid'
-                                    WHEN %s > 0 AND to_timestamp(%s) < now() + interval '24 hours' THEN 'expiring'
-                                    ELSE 'ok' END,
-                           %s, CASE WHEN %s > 0 THEN to_timestamp(%s) END, now())
-                   ON CONFLICT (tenant_id) DO UPDATE SET status = EXCLUDED.status, message = EXCLUDED.message,
-                       expires_at = EXCLUDED.expires_at, checked_at = now(), error_code = NULL""",
-                (
-                    tenant_id,
-                    valid,
-                    expires,
-                    expires,
-                    f"debug_token http {resp.status_code}",
-                    expires,
-                    expires,
-                ),
+            store.record_debug_token(
+                conn,
+                tenant_id,
+                valid=bool(info.get("is_valid")),
+                expires_at=int(info.get("expires_at") or 0),
+                message=f"debug_token http {resp.status_code}",
             )
             checked += 1
     return checked
