@@ -56,3 +56,40 @@ def test_two_workers_never_wait_and_overshoot_is_bounded(two_conns, make_tenant)
         # another worker's shard: not blocked, and it does not see a's 5 uncommitted hits (the bound)
         assert b.execute(TAKE, (tenant, 1, 2)).fetchone()[0] == 1
     assert b.execute(TAKE, (tenant, 1, 2)).fetchone()[0] == 7
+
+
+MANY = (
+    "SELECT tenant::text, scope, n, total FROM landing.rate_limit_take_many(%s, %s, %s, 60, %s) ORDER BY 1, 2"
+)
+
+
+def test_take_many_answers_what_one_take_per_tenant_and_scope_would(two_conns, make_tenant) -> None:
+    """A batch's limits in one statement (sql/1501): each (tenant, scope) total is what rate_limit_take
+    would answer; a pair given twice counts once with its n added up; other shards' hits are added."""
+    (t1, _), (t2, _) = make_tenant(), make_tenant()
+    a, b = two_conns
+    assert b.execute(TAKE, (t1, 4, 9)).fetchone()[0] == 4  # another worker's shard, committed
+    rows = a.execute(
+        MANY, ([t1, t2, t1, t2], ["click", "click", "click", "webhook"], [2, 3, 1, 5], 7)
+    ).fetchall()
+    expected = {(t1, "click"): (3, 7), (t2, "click"): (3, 3), (t2, "webhook"): (5, 5)}
+    assert {(t, s): (n, total) for t, s, n, total in rows} == expected
+    assert a.execute(TAKE, (t1, 1, 7)).fetchone()[0] == 8  # the single take sees the same counts
+    assert a.execute("SELECT landing.rate_limit_hit(%s, 'webhook', 60)", (t2,)).fetchone()[0] == 6
+
+
+def test_take_many_shares_the_shard_lock_with_single_takes(two_conns, make_tenant) -> None:
+    """Same worker shard: a batch waits for the other connection's uncommitted hits, then counts them."""
+    tenant, _ = make_tenant()
+    a, b = two_conns
+    seen: list[int] = []
+    with a.transaction():
+        assert a.execute(TAKE, (tenant, 5, 3)).fetchone()[0] == 5
+        waiter = threading.Thread(
+            target=lambda: seen.append(b.execute(MANY, ([tenant], ["click"], [2], 3)).fetchone()[3])
+        )
+        waiter.start()
+        time.sleep(0.3)
+        assert seen == []
+    waiter.join(timeout=10)
+    assert seen == [7]
