@@ -4,7 +4,7 @@ ingest_service.core.group_commit), and a short in-process cache of tenants and t
 
 Everything here works as the least-privilege role ``trackai_app_rw`` (INSERT/SELECT on landing, USAGE
 on its sequences, SELECT on core.tenants/core.tenant_secrets, EXECUTE on landing.rate_limit_hit and
-landing.rate_limit_take_many).
+landing.rate_limit_take).
 """
 
 from __future__ import annotations
@@ -72,10 +72,9 @@ class WebhookResult:
 # ``row_json``), reads them with ``json_to_recordset`` (keys not listed are ignored, missing ones are NULL),
 # and answers one row per input row: (ord, hits, id or NULL). Per-row semantics of the single-row
 # statements they replace (tests/ingest/test_group_commit*.py):
-# - rate limit: ``landing.rate_limit_take_many`` once for all (tenant, scope) of the batch, locking them in
-#   that order (no deadlock between batches), in the writer slot's shard (``%(shard)s``: exact within a
-#   worker); row k of a tenant sees the hits k single calls would have seen (sql/1500, 1501); a refused row
-#   still counts, as before;
+# - rate limit: ``landing.rate_limit_take`` once per (tenant, scope) of the batch, in that order (no
+#   deadlock between batches), in the writer slot's shard (``%(shard)s``: exact within a worker); row k of a
+#   tenant sees the hits k single calls would have seen (sql/1500); a refused row still counts, as before;
 # - webhooks: a delivery already landed, or an earlier copy in the same batch, inserts nothing and answers
 #   no id (``duplicate``); rows are matched back by the unique (tenant, gateway, delivery_key);
 # - clicks: ids are drawn from the table's own identity sequence first, so the click and its identity row
@@ -146,16 +145,13 @@ def _value(column: str, source: str = "") -> str:
 
 
 def _limited(scopes: str) -> str:
-    """CTEs ``r`` (the rows), ``g``/``rl`` (rows per tenant and scope, and the totals after them from one
-    rate_limit_take_many) and ``ranked`` (each row with the hits it counts as). ``scopes``: the scope key
-    expression."""
+    """CTEs ``r`` (the rows), ``rl`` (one rate_limit_take per tenant and scope) and ``ranked`` (each row
+    with the hits it counts as). ``scopes``: the scope key expression."""
     return f"""
-g AS (SELECT tenant, {scopes} AS scope, count(*)::integer AS n FROM r GROUP BY 1, 2),
 rl AS (
-    SELECT f.*
-      FROM (SELECT array_agg(tenant ORDER BY tenant, scope) AS ts, array_agg(scope ORDER BY tenant, scope) AS ss,
-                   array_agg(n ORDER BY tenant, scope) AS ns FROM g) a,
-           landing.rate_limit_take_many(a.ts, a.ss, a.ns, {WINDOW_SECONDS}, %(shard)s) f
+    SELECT tenant, scope, n, landing.rate_limit_take(tenant, scope, {WINDOW_SECONDS}, n, %(shard)s) AS total
+      FROM (SELECT tenant, {scopes} AS scope, count(*)::integer AS n FROM r
+             GROUP BY 1, 2 ORDER BY 1, 2) g
 ),
 ranked AS (
     SELECT r.*, rl.total - rl.n + row_number() OVER (PARTITION BY r.tenant, rl.scope ORDER BY r.ord) AS hits
