@@ -33,7 +33,8 @@ from trackai.core.setup_webhook import GATEWAY_NAMES
 router = APIRouter()
 PLATFORM_GATEWAYS = ("hotmart", "kiwify", "perfectpay", "stripe")
 
-# The wizard's texts, both languages, registered in console.i18n below (the tools' answers carry their own pt-BR/English texts).
+# The wizard's texts, both languages, registered in console.i18n below (the tools' answers carry their own
+# pt-BR/English texts).
 TEXTS: dict[str, tuple[str, str]] = {
     "wizard.title": ("Assistente de configuração", "Setup assistant"),
     "wizard.intro": (

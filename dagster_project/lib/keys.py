@@ -91,6 +91,8 @@ QUALITY_ALARMS_JOB = "quality_alarms_job"
 QUALITY_CONTRACTS_JOB = "quality_contracts_job"
 DBT_AUTOMATION_SENSOR = "dbt_marts_automation"
 ALARM_NOTIFIER_SENSOR = "alarm_notifier"
+# Check metadata flag: the check alerts people itself, so alarm_notifier stays quiet (one failure, one page).
+SELF_NOTIFYING = "self_notifying"
 VERIFICATION_ALARM_JOB = "verification_alarm_job"
 VERIFICATION_ALARM_SCHEDULE = "verification_alarm_every_5_minutes"
 META_QUALITY_JOB = "meta_quality_job"

@@ -76,7 +76,7 @@ def test_sensor_posts_slack_json_for_failed_check_and_run(hook, http_receiver):
 
 
 def test_sensor_leaves_self_notifying_checks_to_themselves(hook, http_receiver):
-    from dagster_project.defs.quality.sensors import SELF_NOTIFYING
+    from dagster_project.lib.keys import SELF_NOTIFYING
 
     with dg.DagsterInstance.ephemeral() as instance:
         instance.report_runless_asset_event(

@@ -75,16 +75,12 @@ class Child:
         self.name = name
         self.stdout_path = log_dir / (f"{name}.log" if merged else f"{name}.stdout")
         self.stderr_path = self.stdout_path if merged else log_dir / f"{name}.stderr"
-        with self.stdout_path.open("wb") as out:  # the child keeps its own descriptors
-            if merged:
-                self.proc = subprocess.Popen(
-                    args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-                )
-            else:
-                with self.stderr_path.open("wb") as err:
-                    self.proc = subprocess.Popen(
-                        args, cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True
-                    )
+        with contextlib.ExitStack() as files:  # the child keeps its own descriptors
+            out = files.enter_context(self.stdout_path.open("wb"))
+            err = subprocess.STDOUT if merged else files.enter_context(self.stderr_path.open("wb"))
+            self.proc = subprocess.Popen(
+                args, cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True
+            )
 
     @property
     def pid(self) -> int:

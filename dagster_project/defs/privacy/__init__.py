@@ -10,7 +10,6 @@
 
 import dagster as dg
 
-from dagster_project.defs.quality.sensors import SELF_NOTIFYING
 from dagster_project.lib import keys
 from dagster_project.lib.resources import PostgresResource
 
@@ -67,7 +66,7 @@ def privacy_request_deadlines(postgres: PostgresResource) -> dg.AssetCheckResult
             "value": dg.MetadataValue.int(len(due)),
             "overdue": dg.MetadataValue.int(overdue),
             "alerted_now": dg.MetadataValue.int(outcome["alerted"]),
-            SELF_NOTIFYING: dg.MetadataValue.bool(True),
+            keys.SELF_NOTIFYING: dg.MetadataValue.bool(True),
             "threshold": dg.MetadataValue.text(
                 f"open within {settings.privacy.alarm_days_before} days of deadline"
             ),

@@ -10,7 +10,7 @@ from dagster._core.events import DagsterEventType
 
 from dagster_project.defs.quality.alarms import runbook_url
 from dagster_project.defs.quality.notify import AlertNotifier
-from dagster_project.lib.keys import ALARM_NOTIFIER_SENSOR
+from dagster_project.lib.keys import ALARM_NOTIFIER_SENSOR, SELF_NOTIFYING
 
 BATCH = 200
 
@@ -19,20 +19,14 @@ def _metadata_value(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-# Metadata flag of a check that alerts people itself; the generic notifier then stays quiet so one failure
-# pages once.
-SELF_NOTIFYING = "self_notifying"
-
-
 def check_alert(record) -> dict[str, Any] | None:
     evaluation = record.event_log_entry.dagster_event.event_specific_data
     if evaluation is None or evaluation.passed:
         return None
     metadata = {k: _metadata_value(v) for k, v in (evaluation.metadata or {}).items()}
     if metadata.get(SELF_NOTIFYING):
-        return (
-            None  # the check posts its own, throttled alert (e.g. privacy deadlines: once a day per request)
-        )
+        # the check posts its own, throttled alert (e.g. privacy deadlines: once a day per request)
+        return None
     severity = evaluation.severity.value if evaluation.severity else "ERROR"
     asset = evaluation.asset_key.to_user_string()
     return {
