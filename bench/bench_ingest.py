@@ -157,6 +157,24 @@ def _quantiles(latencies: list[float]) -> dict:
     return {"p50_ms": q(0.50), "p99_ms": q(0.99), "max_ms": round(latencies[-1] * 1000, 2)}
 
 
+STALL_S = 30.0  # a connection still waiting this long after its phase should have ended is broken
+
+
+async def _gather_within(coros, seconds: float) -> list:
+    """Each connection's outcome (an exception for a broken one); one still waiting after ``seconds``
+    counts as broken, so a server that stops answering fails the run instead of hanging it."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    _, pending = await asyncio.wait(tasks, timeout=seconds)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+    return [
+        TimeoutError(f"no answer within {seconds:.0f} s") if t in pending else (t.exception() or t.result())
+        for t in tasks
+    ]
+
+
 async def _closed_loop(spec: dict, requests: list[bytes]) -> dict:
     """``concurrency`` connections, each sending its next request as soon as the previous answered."""
     port, expect = spec["port"], spec["expect"]
@@ -199,8 +217,8 @@ async def _closed_loop(spec: dict, requests: list[bytes]) -> dict:
 
     await asyncio.sleep(max(0.0, start - time.perf_counter()))
     cpu0 = time.process_time()
-    results = await asyncio.gather(
-        *(connection() for _ in range(spec["concurrency"])), return_exceptions=True
+    results = await _gather_within(
+        [connection() for _ in range(spec["concurrency"])], spec["warmup"] + spec["seconds"] + STALL_S
     )
     window_end = min(end, state["exhausted_at"] or end)
     cpu = time.process_time() - cpu0
@@ -228,6 +246,7 @@ async def _open_loop(spec: dict, requests: list[bytes]) -> dict:
     conns = spec["concurrency"]
     start = time.perf_counter() + 0.2
     latencies: list[float] = []
+    dues: list[float] = []
     errors = {"count": 0, "sample": None}
     late = {"max_s": 0.0}
 
@@ -245,6 +264,7 @@ async def _open_loop(spec: dict, requests: list[bytes]) -> dict:
                 status, body = await _read_response(reader)
                 if i >= skip:
                     latencies.append(time.perf_counter() - due)
+                    dues.append(due - start)
                     if not _ok(status, body, expect):
                         errors["count"] += 1
                         errors["sample"] = errors["sample"] or f"{status} {body[:200]!r}"
@@ -252,7 +272,7 @@ async def _open_loop(spec: dict, requests: list[bytes]) -> dict:
             writer.close()
 
     cpu0 = time.process_time()
-    results = await asyncio.gather(*(connection(k) for k in range(conns)), return_exceptions=True)
+    results = await _gather_within([connection(k) for k in range(conns)], n / rate + STALL_S)
     elapsed = time.perf_counter() - start
     broken = [r for r in results if isinstance(r, BaseException)]
     measured = len(latencies)
@@ -267,8 +287,23 @@ async def _open_loop(spec: dict, requests: list[bytes]) -> dict:
         "max_send_lag_ms": round(late["max_s"] * 1000, 2),
         "served": n,
         "generator_cpu": round((time.process_time() - cpu0) / elapsed, 2),
+        "tail_windows": _tail_windows(latencies, dues),
         **_quantiles(latencies),
     }
+
+
+def _tail_windows(latencies: list[float], dues: list[float], width: float = 0.1) -> list[list[float]]:
+    """Where the slowest 1 % of requests were due: [window start s, requests, worst ms] per ``width``-second
+    window, busiest first. A few windows: stalls (a pause somewhere); many: steady queueing."""
+    if not latencies:
+        return []
+    cut = sorted(latencies)[max(0, math.ceil(0.99 * len(latencies)) - 1)]
+    windows: dict[int, list[float]] = {}
+    for latency, due in zip(latencies, dues, strict=True):
+        if latency >= cut:
+            windows.setdefault(int(due // width), []).append(latency)
+    ranked = sorted(windows.items(), key=lambda kv: -len(kv[1]))
+    return [[round(k * width, 1), len(v), round(max(v) * 1000, 1)] for k, v in ranked[:8]]
 
 
 def run_phase(spec: dict) -> dict:
@@ -348,6 +383,30 @@ class Server:
         self.log.close()
 
 
+class PostgresCpu:
+    """User + system CPU of the database server (postmaster, its live children, and the children it has
+    reaped), so a phase's database CPU per request can be reported next to the service's: on 2 shared
+    cores the database's share is what the two-worker line runs into."""
+
+    def __init__(self, url: str) -> None:
+        import psutil
+
+        with db.connect(url) as conn:
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            self.postmaster = psutil.Process(backend).parent()
+
+    def seconds(self) -> float:
+        import psutil
+
+        times = self.postmaster.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for proc in self.postmaster.children():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+
 def create_tenant(url: str) -> tuple[str, dict[str, str]]:
     import psycopg
 
@@ -412,12 +471,13 @@ def measure_line(args, pool, servers: dict, tenants: list, workers: int, log_dir
             # echo may reuse its requests (wrap); ingest needs a distinct order per request
             count = 4000 if kind == "echo" else int(capacity)
             s = spec(kind, "closed", f"peak{r}", count=count, wrap=kind == "echo")
-            result = timed_phase(pool, servers[kind], s)
+            result = timed_phase(pool, servers[kind], s, args.database)
             peak[kind].append(result)
             progress(
                 f"{workers}w {line} {kind} peak round {r + 1}: {result['req_per_s']:,.0f} req/s, "
                 f"p99 {result['p99_ms']} ms, errors {result['errors']}, server cpu "
-                f"{result['server_cpu_ms_per_request']} ms/req, gen cpu {result['generator_cpu']}"
+                f"{result['server_cpu_ms_per_request']} ms/req, db cpu {result['db_cpu_ms_per_request']} ms/req, "
+                f"gen cpu {result['generator_cpu']}"
             )
     best = {k: max(v, key=lambda x: x["req_per_s"]) for k, v in peak.items()}
     profiles = {}
@@ -431,10 +491,12 @@ def measure_line(args, pool, servers: dict, tenants: list, workers: int, log_dir
         own = rate if kind != "before" else max(1.0, round(best["before"]["req_per_s"] / 2, 1))
         count = int(own * (args.warmup + args.seconds)) + 1
         s = spec(kind, "open", "half", count=count, rate=own)
-        half[kind] = timed_phase(pool, servers[kind], s)
+        half[kind] = timed_phase(pool, servers[kind], s, args.database)
         progress(
             f"{workers}w {line} {kind} open loop at {own:,.0f} req/s: p50 {half[kind]['p50_ms']} ms, "
-            f"p99 {half[kind]['p99_ms']} ms, errors {half[kind]['errors']}"
+            f"p99 {half[kind]['p99_ms']} ms, errors {half[kind]['errors']}; slowest 1 % due in "
+            f"{len(half[kind]['tail_windows'])}+ windows of 0.1 s [start s, requests, worst ms]: "
+            f"{half[kind]['tail_windows'][:4]}"
         )
     return {
         "workers": workers,
@@ -448,16 +510,17 @@ def measure_line(args, pool, servers: dict, tenants: list, workers: int, log_dir
     }
 
 
-def timed_phase(pool: ProcessPoolExecutor, server: Server, spec: dict) -> dict:
+def timed_phase(pool: ProcessPoolExecutor, server: Server, spec: dict, database: PostgresCpu) -> dict:
     """One phase in the generator process, plus the server's CPU per request served (warm-up included).
 
     CPU per request does not depend on how much of the 2 shared cores the server got, so it is the
     steadier figure on a busy machine. Request building happens in the generator before the phase."""
     future = pool.submit(run_phase, spec)
-    before = server.cpu_seconds()
+    before, db_before = server.cpu_seconds(), database.seconds()
     result = future.result()
-    used = server.cpu_seconds() - before
+    used, db_used = server.cpu_seconds() - before, database.seconds() - db_before
     result["server_cpu_ms_per_request"] = round(used * 1000 / max(1, result["served"]), 3)
+    result["db_cpu_ms_per_request"] = round(db_used * 1000 / max(1, result["served"]), 3)
     return result
 
 
@@ -523,8 +586,9 @@ def profile_ingest(args, pool, ingest: Server, spec, workers: int, log_dir: Path
 
 
 def top_entries(paths: list[Path], n: int = 25) -> dict:
-    """Self and inclusive shares (%) of the busy samples of py-spy raw profiles (idle in the event loop,
-    ``Runner.run`` as the leaf, left out)."""
+    """Self and inclusive shares (%) of the busy samples of py-spy raw profiles. Busy: the event loop's
+    thread doing something (its stack passes through ``Runner.run``, which is not the leaf); idle in the
+    loop, other threads (uvicorn's worker ping pipe) and multiprocessing's resource tracker are left out."""
     own: dict[str, int] = {}
     inclusive: dict[str, int] = {}
     busy = total = 0
@@ -536,8 +600,10 @@ def top_entries(paths: list[Path], n: int = 25) -> dict:
             if not stack or not count.isdigit():
                 continue
             frames = [_frame(f) for f in stack.split(";")]
+            if not any(f.startswith(_LOOP) for f in frames):
+                continue
             total += int(count)
-            if frames[-1].startswith("Runner.run (asyncio"):
+            if frames[-1].startswith(_LOOP):
                 continue
             busy += int(count)
             own[frames[-1]] = own.get(frames[-1], 0) + int(count)
@@ -549,6 +615,9 @@ def top_entries(paths: list[Path], n: int = 25) -> dict:
         return [(round(100 * c / max(1, busy), 1), f) for f, c in ranked]
 
     return {"busy_share": round(busy / max(1, total), 3), "self": top(own), "inclusive": top(inclusive)}
+
+
+_LOOP = "Runner.run (asyncio"
 
 
 def _frame(raw: str) -> str:
@@ -610,6 +679,7 @@ def main(argv: list[str] | None = None) -> int:
         from trackai.settings import reset_settings_cache
 
         reset_settings_cache()
+        args.database = PostgresCpu(url)
         tenants = []
         for _ in range(args.tenants):
             tenant, gateway_secrets = create_tenant(url)
@@ -644,6 +714,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(args, results: list[dict], landed: tuple[int, int], runtime: float, log_dir: Path) -> int:
     columns = ["line", "server", "workers", "load 1m", "peak req/s", "peak p99 ms", "server CPU ms/req"]
+    columns += ["db CPU ms/req"]
     columns += ["half-peak req/s", "p50 ms", "p99 ms", "errors", "x echo req/s", "x echo CPU"]
     rows = []
     errors = 0
@@ -667,6 +738,7 @@ def report(args, results: list[dict], landed: tuple[int, int], runtime: float, l
                     peak["req_per_s"],
                     peak["p99_ms"],
                     cpu[kind],
+                    peak.get("db_cpu_ms_per_request", ""),
                     half["rate"],
                     half["p50_ms"],
                     half["p99_ms"],
