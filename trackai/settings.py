@@ -552,11 +552,19 @@ class Settings(BaseSettings):
         64, ge=1, le=1000, description="Most hot-path statements (webhooks, clicks) in one group commit."
     )
     group_commit_max_batches: int = Field(
-        4,
+        2,
         ge=1,
         le=64,
-        description="Writer lanes per worker, each with at most one group commit in flight (one pool "
-        "connection each); a tenant's rows always take the same lane, so lanes never wait on each other.",
+        description="Group commits in flight per worker (one pool connection each). Fewer make bigger "
+        "batches, and the database's work per row falls with the batch size; 2 lets one batch fill while "
+        "another commits.",
+    )
+    rate_limit_lease_max: int = Field(
+        64,
+        ge=1,
+        le=10_000,
+        description="Most tokens of a tenant's per-minute budget one worker leases from Postgres at once "
+        "(1, 2, 4, ... up to this). A request may be refused while other workers hold this many unspent.",
     )
 
     meta_graph_url: str = Field("https://graph.facebook.com", description="Meta Graph API base URL.")

@@ -10,11 +10,12 @@ after its commit (the server answers after the flush). Only then is every reques
 2xx still means durable). Per-row work (parameter adaptation, a cursor and a result per row) is gone:
 one parameter, one round trip, one result set per batch.
 
-- Lanes: ``max_batches`` slots, each with at most one batch committing (one pool connection); a tenant's
-  rows always take the same slot, and each slot counts the rate limit in its own shard row (sql/1500),
-  so batches of different slots never wait on each other's locks, and a tenant's count is exact within
-  a worker. Bounded wait: a lone request is sent at once; rows arriving while their slot commits form
-  its next batch (up to ``max_rows``; at most ``max_wait`` more while another slot is committing).
+- Batches in flight: at most ``max_batches`` (one pool connection each). A lone request is sent at once;
+  rows arriving while a batch commits queue up, and the next batch takes them all (up to ``max_rows``)
+  as soon as a slot is free, waiting at most ``max_wait`` for more while another batch is committing.
+  Few batches in flight make big batches: the database's work per row falls steeply with the batch size
+  (docs/benchmarks.md). The statements count nothing (the rate limit is decided before a row is queued),
+  so any row can go in any batch.
 - Per-row semantics: the statement answers one result row per input row (its position ``ord``), so each
   request gets its own answer (e.g. ``duplicate``, rate limited).
 - One bad row never fails its neighbours: a refusal (``REFUSALS``: a CHECK, a numeric overflow, a NUL or
@@ -27,8 +28,6 @@ one parameter, one round trip, one result set per batch.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 from dataclasses import dataclass
 
 import psycopg
@@ -58,9 +57,8 @@ psycopg.adapters.register_dumper(JsonText, _JsonTextDumper)
 class Batch:
     """A kind of row and the one statement that lands many of them.
 
-    ``sql`` takes ``%(rows)s``, a JSON array of the rows (each a JSON object), and ``%(shard)s``, the
-    slot's rate-limit shard (sql/1500), and returns one row per input row,
-    ``(ord, *result)``, ``ord`` being the 1-based position in the array."""
+    ``sql`` takes ``%(rows)s``, a JSON array of the rows (each a JSON object), and returns one row per
+    input row, ``(ord, *result)``, ``ord`` being the 1-based position in the array."""
 
     name: str
     sql: str
@@ -73,22 +71,8 @@ class _Pending:
     future: asyncio.Future
 
 
-class _Slot:
-    """One lane of the writer: its queue, and at most one batch committing at a time."""
-
-    __slots__ = ("queue", "queued", "shard", "writer")
-
-    def __init__(self, shard: int) -> None:
-        self.queue: list[_Pending] = []
-        self.queued = asyncio.Event()
-        self.writer: asyncio.Task | None = None
-        self.shard = shard
-
-
 class GroupCommit:
-    """``max_batches`` lanes (slots); a tenant's rows always take the same one (``key``), so a tenant's
-    rate-limit shard row (one per slot and worker, sql/1500) is only ever touched by one batch at a time:
-    counting is exact within a worker and batches of different slots never wait on each other's commit."""
+    """One queue, at most ``max_batches`` batches committing at a time."""
 
     def __init__(
         self, pool: AsyncConnectionPool, *, max_wait: float, max_rows: int, max_batches: int
@@ -96,66 +80,68 @@ class GroupCommit:
         self.pool = pool
         self.max_wait = max_wait
         self.max_rows = max_rows
-        base = os.getpid() * max_batches
-        self._slots = [_Slot((base + i) % 64) for i in range(max_batches)]
-        self._committing = 0
-        self._batches: set[asyncio.Task] = set()
+        self.max_batches = max_batches
+        self._queue: list[_Pending] = []
+        self._committing: set[asyncio.Task] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
 
-    async def land(self, batch: Batch, row: bytes, key: object) -> tuple:
+    async def land(self, batch: Batch, row: bytes) -> tuple:
         """The statement's result for this row, once the transaction holding it has committed. Raises the
-        row's own REFUSALS error, or a DB_ERRORS one for database trouble. ``key``: the tenant."""
-        slot = self._slots[hash(str(key)) % len(self._slots)]
+        row's own REFUSALS error, or a DB_ERRORS one for database trouble."""
+        if self._closed:
+            raise psycopg.OperationalError("ingest service shutting down")
         future = asyncio.get_running_loop().create_future()
-        slot.queue.append(_Pending(batch, row, future))
-        slot.queued.set()
-        if slot.writer is None or slot.writer.done():
-            slot.writer = asyncio.create_task(self._write(slot), name="trackai-group-commit")
+        self._queue.append(_Pending(batch, row, future))
+        self._start()
         return await future
+
+    def _start(self, waited: bool = False) -> None:
+        """Start batches while there are rows and free slots. With another batch committing, a batch
+        smaller than ``max_rows`` waits ``max_wait`` once for more rows (the timer calls back here)."""
+        if waited:
+            self._timer = None
+        while self._queue and len(self._committing) < self.max_batches and not self._closed:
+            if self._committing and len(self._queue) < self.max_rows and not waited:
+                if self._timer is None:
+                    self._timer = asyncio.get_running_loop().call_later(self.max_wait, self._start, True)
+                return
+            waited = False
+            taken, self._queue = self._queue[: self.max_rows], self._queue[self.max_rows :]
+            task = asyncio.create_task(self._commit_all(taken), name="trackai-group-commit")
+            self._committing.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._committing.discard(task)
+        if self._queue:
+            self._start()
 
     async def close(self) -> None:
         """Stop taking batches; wait for those committing; fail what is still queued (503)."""
-        for slot in self._slots:
-            if slot.writer is not None:
-                slot.writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await slot.writer
-        if self._batches:
-            await asyncio.gather(*self._batches, return_exceptions=True)
-        for slot in self._slots:
-            self._fail(slot.queue, psycopg.OperationalError("ingest service shutting down"))
-            slot.queue = []
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._committing:
+            await asyncio.gather(*self._committing, return_exceptions=True)
+        self._fail(self._queue, psycopg.OperationalError("ingest service shutting down"))
+        self._queue = []
 
-    async def _write(self, slot: _Slot) -> None:
-        """A lone row is sent at once; rows arriving while the slot's batch commits form its next batch
-        (with at most ``max_wait`` more while another slot is committing)."""
-        while True:
-            await slot.queued.wait()
-            if self._committing and len(slot.queue) < self.max_rows:
-                await asyncio.sleep(self.max_wait)
-            taken, slot.queue = slot.queue[: self.max_rows], slot.queue[self.max_rows :]
-            if not slot.queue:
-                slot.queued.clear()
-            groups: dict[Batch, list[_Pending]] = {}
-            for pending in taken:
-                groups.setdefault(pending.batch, []).append(pending)
-            for group in groups.values():  # a mixed batch: each kind its own statement, one after the other
-                task = asyncio.create_task(self._commit(group, slot.shard))
-                self._batches.add(task)
-                self._committing += 1
-                task.add_done_callback(self._done)
-                await asyncio.shield(task)  # closing the writer never cuts a commit short
+    async def _commit_all(self, taken: list[_Pending]) -> None:
+        """A mixed batch: each kind its own statement, one after the other."""
+        groups: dict[Batch, list[_Pending]] = {}
+        for pending in taken:
+            groups.setdefault(pending.batch, []).append(pending)
+        for group in groups.values():
+            await self._commit(group)
 
-    def _done(self, task: asyncio.Task) -> None:
-        self._batches.discard(task)
-        self._committing -= 1
-
-    async def _commit(self, group: list[_Pending], shard: int) -> None:
+    async def _commit(self, group: list[_Pending]) -> None:
         try:
             async with self.pool.connection() as conn:
                 try:
-                    results = await self._run(conn, group[0].batch, [p.row for p in group], shard)
+                    results = await self._run(conn, group[0].batch, [p.row for p in group])
                 except REFUSALS:
-                    await self._alone(conn, group, shard)
+                    await self._alone(conn, group)
                     return
         except DB_ERRORS as exc:
             self._fail(group, exc)
@@ -168,18 +154,18 @@ class GroupCommit:
                 pending.future.set_result(result)
 
     @staticmethod
-    async def _run(conn: psycopg.AsyncConnection, batch: Batch, rows: list[bytes], shard: int) -> list[tuple]:
+    async def _run(conn: psycopg.AsyncConnection, batch: Batch, rows: list[bytes]) -> list[tuple]:
         """One statement for ``rows`` in autocommit: its own transaction, committed (WAL flushed) before
         the server's answer ends, so the results are returned only once they are durable."""
-        cur = await conn.execute(batch.sql, {"rows": JsonText(b"[" + b",".join(rows) + b"]"), "shard": shard})
+        cur = await conn.execute(batch.sql, {"rows": JsonText(b"[" + b",".join(rows) + b"]")})
         by_ord = {r[0]: r[1:] for r in await cur.fetchall()}
         return [by_ord[i] for i in range(1, len(rows) + 1)]
 
-    async def _alone(self, conn: psycopg.AsyncConnection, group: list[_Pending], shard: int) -> None:
+    async def _alone(self, conn: psycopg.AsyncConnection, group: list[_Pending]) -> None:
         """After a refusal: each row alone in its own transaction, each its own answer."""
         for pending in group:
             try:
-                (result,) = await self._run(conn, pending.batch, [pending.row], shard)
+                (result,) = await self._run(conn, pending.batch, [pending.row])
             except REFUSALS as exc:
                 if not pending.future.done():
                     pending.future.set_exception(exc)

@@ -1,17 +1,20 @@
-"""Per-visitor limits: fixed one-minute windows counted in this worker's memory.
+"""Per-visitor limits (``WindowCounter``) and per-tenant budgets (``TenantBudget``): fixed one-minute
+windows, aligned on the wall clock, counted in this worker's memory.
 
-They sit in front of the per-tenant limit in Postgres (``landing.rate_limit_hit``) so that one client
-cannot use up a tenant's shared budget, and they cost no database round trip: a flood is refused before
-it reaches the pool. Each worker counts for itself, so with N workers one address gets at most N times
-its budget; the fronting proxy applies its own per-address limit in front of all workers
-(docs/go-live.md). Windows are aligned on the wall clock like the Postgres ones (one minute).
+Per-visitor limits sit in front of the per-tenant budget so that one client cannot use up a tenant's
+shared budget, and they cost no database round trip: a flood is refused before it reaches the pool.
+Each worker counts for itself, so with N workers one address gets at most N times its budget; the
+fronting proxy applies its own per-address limit in front of all workers (docs/go-live.md). The
+per-tenant budget is shared by every worker through leases in Postgres (sql/1600).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
+from datetime import UTC, datetime
 
 _KEYS: dict[str, str] = {}
 
@@ -76,6 +79,84 @@ class WindowCounter:
 
     def count(self, key: Hashable) -> int:
         return self._current().get(key, 0)
+
+    def retry_after(self) -> int:
+        """Seconds until the window rolls over (for Retry-After)."""
+        return max(1, int(self.window_seconds - self.clock() % self.window_seconds + 0.999))
+
+
+Lease = Callable[[object, str, datetime, int, int], Awaitable[int]]
+
+
+class _Budget:
+    __slots__ = ("exhausted", "leased", "pending", "tokens")
+
+    def __init__(self) -> None:
+        self.tokens = 0  # leased and not spent yet
+        self.leased = 0  # leased in this window (sets the next lease's size)
+        self.exhausted = False  # Postgres granted nothing: refuse without asking again this window
+        self.pending: asyncio.Task | None = None
+
+
+class TenantBudget:
+    """Per-tenant budgets shared by every worker, spent in memory: tokens are leased from Postgres
+    (``landing.rate_limit_lease``, sql/1600) a chunk at a time, 1, 2, 4, ... up to ``max_lease``, and each
+    request takes one without a database round trip. Why: counting every request in Postgres put an
+    upsert per tenant into every group-commit batch (a quarter of the database's work per row) and tied a
+    tenant to one writer lane (issue 21).
+
+    Within a worker the count is exact. Across workers the grants add up to at most the limit, so a window
+    never admits more than the limit; a request can be refused while other workers hold unspent tokens
+    (at most ``max_lease`` each), and a worker that dies takes its unspent tokens with it for the rest of
+    the window. Once Postgres grants nothing, the tenant is refused in memory until the window rolls over
+    (a flood costs no database work). Concurrent requests needing a lease share one call."""
+
+    def __init__(
+        self,
+        lease: Lease,
+        *,
+        window_seconds: int = 60,
+        max_lease: int = 64,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.lease = lease
+        self.window_seconds = window_seconds
+        self.max_lease = max_lease
+        self.clock = clock
+        self._window = -1
+        self._budgets: dict[tuple[object, str], _Budget] = {}
+
+    async def take(self, tenant: object, scope: str, limit: int) -> bool:
+        """One request of ``tenant`` in ``scope``: True if it is within ``limit`` for this window.
+        Raises what the lease raises (database trouble: the caller answers 503)."""
+        while True:
+            window = int(self.clock() // self.window_seconds)
+            if window != self._window:
+                self._window, self._budgets = window, {}
+            budget = self._budgets.get((tenant, scope))
+            if budget is None:
+                budget = self._budgets[(tenant, scope)] = _Budget()
+            if budget.tokens > 0:
+                budget.tokens -= 1
+                return True
+            if budget.exhausted or limit <= 0:
+                return False
+            if budget.pending is None:
+                start = datetime.fromtimestamp(window * self.window_seconds, UTC)
+                want = min(self.max_lease, max(1, budget.leased), limit)
+                budget.pending = asyncio.ensure_future(self._lease(budget, tenant, scope, start, want, limit))
+            await asyncio.shield(budget.pending)
+
+    async def _lease(
+        self, budget: _Budget, tenant: object, scope: str, start: datetime, want: int, limit: int
+    ) -> None:
+        try:
+            granted = await self.lease(tenant, scope, start, want, limit)
+        finally:
+            budget.pending = None
+        budget.tokens += granted
+        budget.leased += granted
+        budget.exhausted = granted == 0
 
     def retry_after(self) -> int:
         """Seconds until the window rolls over (for Retry-After)."""

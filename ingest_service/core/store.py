@@ -2,9 +2,11 @@
 (the rows of many requests in one statement per table and one commit flush,
 ingest_service.core.group_commit), and a short in-process cache of tenants and their secrets.
 
+The per-tenant limit is a ``TenantBudget`` (ingest_service.core.limits): tokens leased from Postgres a
+chunk at a time and spent in memory, so the batch statements carry no counting.
+
 Everything here works as the least-privilege role ``trackai_app_rw`` (INSERT/SELECT on landing, USAGE
-on its sequences, SELECT on core.tenants/core.tenant_secrets, EXECUTE on landing.rate_limit_hit and
-landing.rate_limit_take).
+on its sequences, SELECT on core.tenants/core.tenant_secrets, EXECUTE on landing.rate_limit_lease).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import orjson
 from psycopg_pool import AsyncConnectionPool
 
 from ingest_service.core.group_commit import DB_ERRORS, REFUSALS, Batch, GroupCommit
+from ingest_service.core.limits import TenantBudget
 from trackai import feature_flags, secrets
 from trackai.core import customer
 from trackai.core.gateways import Conversion, Mapped
@@ -63,18 +66,15 @@ class TenantInfo:
 class WebhookResult:
     rate_limited: bool
     duplicate: bool
-    hits: int
     webhook_event_id: int | None
 
 
 # --- the hot-path statements: one per table for a whole group commit --------------------------------
 # Each takes the batch's rows as one JSON array (``%(rows)s``, one object per request, built once by
 # ``row_json``), reads them with ``json_to_recordset`` (keys not listed are ignored, missing ones are NULL),
-# and answers one row per input row: (ord, hits, id or NULL). Per-row semantics of the single-row
-# statements they replace (tests/ingest/test_group_commit*.py):
-# - rate limit: ``landing.rate_limit_take`` once per (tenant, scope) of the batch, in that order (no
-#   deadlock between batches), in the writer slot's shard (``%(shard)s``: exact within a worker); row k of a
-#   tenant sees the hits k single calls would have seen (sql/1500); a refused row still counts, as before;
+# and answers one row per input row: (ord, id or NULL). Per-row semantics of the single-row statements
+# they replace (tests/ingest/test_group_commit*.py); the rate limit is decided before a row is queued
+# (``TenantBudget``), so the statements count nothing:
 # - webhooks: a delivery already landed, or an earlier copy in the same batch, inserts nothing and answers
 #   no id (``duplicate``); rows are matched back by the unique (tenant, gateway, delivery_key);
 # - clicks: ids are drawn from the table's own identity sequence first, so the click and its identity row
@@ -123,14 +123,13 @@ _DEFAULTS = {"tracking": "'{}'::jsonb", "utm": "'{}'::jsonb", "consent_denied": 
 _WEBHOOK_KEYS = (
     ("tenant", "uuid"),
     ("gateway", "text"),
-    ("lim", "integer"),
     ("delivery_key", "text"),
     ("event_type", "text"),
     ("payload", "jsonb"),
     ("sha", "text"),
     ("conv", "boolean"),
 )
-_CLICK_KEYS = (("tenant", "uuid"), ("scope", "text"), ("lim", "integer"))
+_CLICK_KEYS = (("tenant", "uuid"),)
 
 
 def _recordset(columns: tuple[tuple[str, str], ...]) -> str:
@@ -144,26 +143,10 @@ def _value(column: str, source: str = "") -> str:
     return f"coalesce({ref}, {_DEFAULTS[column]})" if column in _DEFAULTS else ref
 
 
-def _limited(scopes: str) -> str:
-    """CTEs ``r`` (the rows), ``rl`` (one rate_limit_take per tenant and scope) and ``ranked`` (each row
-    with the hits it counts as). ``scopes``: the scope key expression."""
-    return f"""
-rl AS (
-    SELECT tenant, scope, n, landing.rate_limit_take(tenant, scope, {WINDOW_SECONDS}, n, %(shard)s) AS total
-      FROM (SELECT tenant, {scopes} AS scope, count(*)::integer AS n FROM r
-             GROUP BY 1, 2 ORDER BY 1, 2) g
-),
-ranked AS (
-    SELECT r.*, rl.total - rl.n + row_number() OVER (PARTITION BY r.tenant, rl.scope ORDER BY r.ord) AS hits
-      FROM r JOIN rl ON rl.tenant = r.tenant AND rl.scope = {scopes.replace("scope", "r.scope")}
-)"""
-
-
 WEBHOOK_BATCH_SQL = f"""
-WITH r AS (SELECT * FROM {_recordset(_WEBHOOK_KEYS + CONVERSION_COLUMNS)}),{_limited("'webhook'")},
+WITH r AS (SELECT * FROM {_recordset(_WEBHOOK_KEYS + CONVERSION_COLUMNS)}),
 adm AS (
-    SELECT DISTINCT ON (tenant, gateway, delivery_key) * FROM ranked WHERE hits <= lim
-     ORDER BY tenant, gateway, delivery_key, ord
+    SELECT DISTINCT ON (tenant, gateway, delivery_key) * FROM r ORDER BY tenant, gateway, delivery_key, ord
 ),
 ev AS (
     INSERT INTO landing.webhook_events
@@ -184,16 +167,12 @@ cv AS (
       FROM landed WHERE conv
     RETURNING 1
 )
-SELECT ranked.ord, ranked.hits, landed.webhook_event_id
-  FROM ranked LEFT JOIN landed ON landed.ord = ranked.ord
+SELECT r.ord, landed.webhook_event_id FROM r LEFT JOIN landed ON landed.ord = r.ord
 """
 
 CLICK_BATCH_SQL = f"""
-WITH r AS (SELECT * FROM {_recordset(_CLICK_KEYS + CLICK_COLUMNS)}),{_limited("scope")},
-adm AS (
-    SELECT ranked.*, nextval(pg_get_serial_sequence('landing.clicks', 'click_id')) AS click_id
-      FROM ranked WHERE hits <= lim
-),
+WITH r AS (SELECT * FROM {_recordset(_CLICK_KEYS + CLICK_COLUMNS)}),
+adm AS (SELECT r.*, nextval(pg_get_serial_sequence('landing.clicks', 'click_id')) AS click_id FROM r),
 ck AS (
     INSERT INTO landing.clicks (click_id, tenant_id, {", ".join(c for c, _ in CLICK_COLUMNS)})
     OVERRIDING SYSTEM VALUE
@@ -206,7 +185,7 @@ idn AS (
       FROM adm WHERE email_hash IS NOT NULL OR phone_hash IS NOT NULL
     RETURNING 1
 )
-SELECT ranked.ord, ranked.hits, adm.click_id FROM ranked LEFT JOIN adm ON adm.ord = ranked.ord
+SELECT ord, click_id FROM adm
 """
 
 WEBHOOKS = Batch("webhook", WEBHOOK_BATCH_SQL)
@@ -237,11 +216,10 @@ def _std_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-QUARANTINE_SQL = f"""
-WITH rl AS (SELECT landing.rate_limit_hit(%(tenant)s, 'webhook', {WINDOW_SECONDS}) AS hits),
-q AS (
+QUARANTINE_SQL = """
+WITH q AS (
     INSERT INTO landing.webhook_quarantine (tenant_id, gateway, delivery_key, payload_ciphertext, error)
-    SELECT %(tenant)s, %(gateway)s, %(delivery_key)s, %(ciphertext)s, %(error)s FROM rl WHERE rl.hits <= %(limit)s
+    VALUES (%(tenant)s, %(gateway)s, %(delivery_key)s, %(ciphertext)s, %(error)s)
     RETURNING quarantine_id
 ),
 r AS (
@@ -249,8 +227,9 @@ r AS (
     SELECT %(tenant_ref)s, %(tenant)s, %(gateway)s, 'quarantined', 202 FROM q
     RETURNING 1
 )
-SELECT (SELECT hits FROM rl), (SELECT quarantine_id FROM q)
+SELECT quarantine_id FROM q
 """
+LEASE_SQL = "SELECT landing.rate_limit_lease(%s, %s, %s, %s, %s)"
 
 
 class Store:
@@ -274,6 +253,9 @@ class Store:
             max_rows=settings.group_commit_max_rows,
             max_batches=settings.group_commit_max_batches,
         )
+        self.budget = TenantBudget(
+            self._lease, window_seconds=WINDOW_SECONDS, max_lease=settings.rate_limit_lease_max
+        )
         self._tenants: dict[uuid.UUID, tuple[float, TenantInfo | None]] = {}
         self._lock = asyncio.Lock()
         self.positive_ttl = 30.0
@@ -294,11 +276,25 @@ class Store:
         except DB_ERRORS as exc:
             raise DatabaseUnavailable(str(exc)) from exc
 
-    async def _land(self, batch: Batch, row: dict) -> tuple:
-        """A hot-path row through group commit: its (hits, id) once committed; RowRefused for what the
-        database refuses in this row alone."""
+    async def _lease(
+        self, tenant: uuid.UUID, scope: str, window_start: datetime, want: int, limit: int
+    ) -> int:
+        """Tokens of ``tenant``'s budget for this window, up to ``want`` (sql/1600)."""
+        row = await self._execute(LEASE_SQL, (tenant, scope, window_start, want, limit))
+        return row[0]
+
+    async def _within_budget(self, tenant: uuid.UUID, scope: str, limit: int) -> bool:
         try:
-            return await self.group.land(batch, row_json(row), row["tenant"])
+            return await self.budget.take(tenant, scope, limit)
+        except DB_ERRORS as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    async def _land(self, batch: Batch, row: dict) -> int | None:
+        """A hot-path row through group commit: its id once committed (None: a duplicate); RowRefused for
+        what the database refuses in this row alone."""
+        try:
+            (landed_id,) = await self.group.land(batch, row_json(row))
+            return landed_id
         except DB_ERRORS as exc:
             raise DatabaseUnavailable(str(exc)) from exc
         except REFUSALS as exc:
@@ -347,6 +343,8 @@ class Store:
     async def land_webhook(
         self, tenant_id: uuid.UUID, gateway: str, mapped: Mapped, raw_body: bytes, limit: int
     ) -> WebhookResult:
+        if not await self._within_budget(tenant_id, "webhook", limit):
+            return WebhookResult(rate_limited=True, duplicate=False, webhook_event_id=None)
         row: dict = {
             "tenant": tenant_id,
             "gateway": gateway,
@@ -354,14 +352,12 @@ class Store:
             "event_type": mapped.event_type,
             "payload": mapped.payload_redacted,
             "sha": hashlib.sha256(raw_body).hexdigest(),
-            "lim": limit,
             "conv": mapped.conversion is not None,
         }
         if mapped.conversion is not None:
             row.update(_conversion_params(mapped.conversion))
-        hits, event_id = await self._land(WEBHOOKS, row)
-        rate_limited = hits > limit
-        return WebhookResult(rate_limited, not rate_limited and event_id is None, hits, event_id)
+        event_id = await self._land(WEBHOOKS, row)
+        return WebhookResult(rate_limited=False, duplicate=event_id is None, webhook_event_id=event_id)
 
     async def quarantine(
         self,
@@ -372,8 +368,11 @@ class Store:
         raw_body: bytes,
         error: str,
         limit: int,
-    ) -> tuple[bool, int]:
-        row = await self._execute(
+    ) -> bool:
+        """Keep an unmappable body encrypted, under the tenant's webhook budget; True: rate limited."""
+        if not await self._within_budget(tenant_id, "webhook", limit):
+            return True
+        await self._execute(
             QUARANTINE_SQL,
             {
                 "tenant": tenant_id,
@@ -382,11 +381,9 @@ class Store:
                 "delivery_key": pg_text(delivery_key, 400),
                 "ciphertext": secrets.encrypt(raw_body, self.settings),
                 "error": pg_text(error, 1000),
-                "limit": limit,
             },
         )
-        hits = row[0] if row else 0
-        return hits > limit, hits
+        return False
 
     async def insert_rejections(self, rows: list[tuple]) -> None:
         """Aggregated refusals: (tenant_ref, tenant_id, gateway, reason, http_status, hits, minute) each."""
@@ -402,13 +399,13 @@ class Store:
             [list(c) for c in columns],
         )
 
-    async def land_click(
-        self, params: dict, limit: int, scope: str = "click"
-    ) -> tuple[bool, int | None, int]:
-        """One click under the tenant's budget for ``scope`` (``click``, or ``lead`` with its own)."""
+    async def land_click(self, params: dict, limit: int, scope: str = "click") -> tuple[bool, int | None]:
+        """One click under the tenant's budget for ``scope`` (``click``, or ``lead`` with its own):
+        (rate limited, click id)."""
+        if not await self._within_budget(params["tenant"], scope, limit):
+            return True, None
         # consent_denied / bot_reason (issue 23) come in ``params``; absent: false / NULL (CLICK_COLUMNS)
-        hits, click_id = await self._land(CLICKS, {**params, "scope": scope, "lim": limit})
-        return hits > limit, click_id, hits
+        return False, await self._land(CLICKS, params)
 
     async def applied_migrations(self) -> set[str]:
         try:

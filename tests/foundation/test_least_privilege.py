@@ -30,7 +30,10 @@ def test_app_role_can_land_a_click_and_read_it(app_conn, make_tenant) -> None:
         "SELECT session_id FROM landing.clicks WHERE click_id = %s", (click_id,)
     ).fetchone() == ("s-1",)
     assert (
-        app_conn.execute("SELECT landing.rate_limit_hit(%s, 'webhook', 60)", (tenant_id,)).fetchone()[0] == 1
+        app_conn.execute(
+            "SELECT landing.rate_limit_lease(%s, 'webhook', now(), 3, 10)", (tenant_id,)
+        ).fetchone()[0]
+        == 3
     )
 
 

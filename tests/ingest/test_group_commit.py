@@ -59,7 +59,7 @@ def test_concurrent_clicks_share_commits_and_are_visible_when_answered(pg_url, c
 
     async def scenario(store: Store):
         async def one(session: str) -> bool:
-            limited, click_id, _ = await store.land_click(_click(tenant, session), LIMIT)
+            limited, click_id = await store.land_click(_click(tenant, session), LIMIT)
             assert not limited and click_id
             # answered: the row is committed, so another connection sees it now
             with psycopg.connect(pg_url, autocommit=True) as other:
@@ -144,3 +144,35 @@ def test_max_rows_bounds_a_batch(pg_url, conn, make_tenant, rows: int) -> None:
         (sessions,),
     ).fetchone()[0]
     assert per_transaction <= rows
+
+
+def test_at_most_max_batches_commit_at_once_and_a_batch_mixes_tenants(pg_url, conn, make_tenant) -> None:
+    """One queue for every tenant: rows that queued while batches committed go together in the next one."""
+    tenants = [make_tenant(f"Seller {i}")[0] for i in range(3)]
+    sessions = [f"gc-mix-{uuid.uuid4().hex[:8]}-{i}" for i in range(90)]
+    peak = {"now": 0, "max": 0}
+
+    async def scenario(store: Store):
+        run = store.group._run
+
+        async def counted(*args):
+            peak["now"] += 1
+            peak["max"] = max(peak["max"], peak["now"])
+            try:
+                return await run(*args)
+            finally:
+                peak["now"] -= 1
+
+        store.group._run = counted
+        await asyncio.gather(
+            *(store.land_click(_click(tenants[i % 3], s), LIMIT) for i, s in enumerate(sessions))
+        )
+
+    asyncio.run(_with_store(_app_url(pg_url), scenario, group_commit_max_batches=2))
+    assert peak["max"] == 2
+    mixed = conn.execute(
+        "SELECT max(n) FROM (SELECT count(DISTINCT tenant_id) AS n FROM landing.clicks"
+        " WHERE session_id = ANY(%s) GROUP BY xmin::text) t",
+        (sessions,),
+    ).fetchone()[0]
+    assert mixed == 3

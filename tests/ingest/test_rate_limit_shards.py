@@ -1,4 +1,5 @@
-"""The per-tenant limit without a hot row (sql/0900): connections count in their own shard, nobody waits on
+"""The per-tenant limit without a hot row (sql/0900; kept for workers of the previous release during a rolling
+upgrade, sql/1600 leases replace it): connections count in their own shard, nobody waits on
 another transaction's counter, and the over-admission is bounded by what other transactions still hold."""
 
 from __future__ import annotations

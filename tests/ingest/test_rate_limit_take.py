@@ -1,4 +1,5 @@
-"""landing.rate_limit_take (sql/1500): n hits at once in the caller's shard. One worker's batches share a
+"""landing.rate_limit_take (sql/1500, kept for workers of the previous release during a rolling upgrade;
+sql/1600 leases replace it): n hits at once in the caller's shard. One worker's batches share a
 shard, so they count exactly even on different connections (the second waits for the first's commit and
 sees it); two workers (two shards) never wait on each other, and one over-admits at most what the other
 holds uncommitted."""

@@ -250,7 +250,7 @@ async def track_click(request: Request) -> JSONResponse:
         params = _privacy_flags(app, info, click, params)
         is_lead = click.event_type == "lead"
         limit = settings.lead_rate_limit_per_min if is_lead else settings.click_rate_limit_per_min
-        limited, click_id, _ = await app.store.land_click(params, limit, "lead" if is_lead else "click")
+        limited, click_id = await app.store.land_click(params, limit, "lead" if is_lead else "click")
     except DatabaseUnavailable:
         return unavailable()
     except RowRefused as exc:

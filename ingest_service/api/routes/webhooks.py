@@ -170,7 +170,7 @@ async def receive_webhook(gateway: str, tenant_id: str, request: Request) -> JSO
             mapped = adapter.map(body)
             result = await app.store.land_webhook(tenant_uuid, gateway, mapped, body, limit)
         except (MappingError, RowRefused) as exc:
-            limited, _ = await app.store.quarantine(
+            limited = await app.store.quarantine(
                 tenant_uuid, tenant_id, gateway, _safe_key(adapter, body), body, str(exc), limit
             )
             if limited:
