@@ -1,4 +1,4 @@
-"""App factory: ``create_app(settings=None)``; ``trackai serve`` runs it under uvicorn."""
+"""App factories: ``create_app(settings=None)``; ``trackai serve`` runs ``create_served_app`` under uvicorn."""
 
 from __future__ import annotations
 
@@ -35,7 +35,16 @@ class IngestApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> IngestApp:
+def create_served_app() -> IngestApp:
+    """What each uvicorn worker of ``trackai serve`` runs: the app, plus short full garbage collections
+    (core/gc_pauses freezes the worker's startup objects; not done for apps built inside another process,
+    e.g. tests)."""
+    return create_app(serving=True)
+
+
+def create_app(
+    settings: Settings | None = None, *, database_url: str | None = None, serving: bool = False
+) -> IngestApp:
     settings = require_explicit_env(settings or get_settings())
     ingest_logging.configure(settings.log_level)
     init_sentry("ingest", dsn=settings.sentry_dsn, environment=settings.env)
@@ -48,7 +57,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        async with lifecycle.running(app.state.ingest, url):
+        async with lifecycle.running(app.state.ingest, url, freeze_gc=serving):
             yield
 
     app = IngestApp(

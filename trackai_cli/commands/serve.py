@@ -35,7 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
     # Fail fast (and start the embedded database) before forking workers.
     privileges.check(db.ingest_database_url(settings), settings)
     uvicorn.run(
-        "ingest_service.main:create_app",
+        "ingest_service.main:create_served_app",
         factory=True,
         host=args.host,
         port=args.port,
