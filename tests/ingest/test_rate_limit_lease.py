@@ -23,14 +23,6 @@ LEASE = "SELECT landing.rate_limit_lease(%s, %s, %s, %s, %s)"
 WINDOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def two_conns(pg_url: str):
-    conns = [psycopg.connect(db.with_user(pg_url, "trackai_app_rw"), autocommit=True) for _ in range(2)]
-    yield conns
-    for c in conns:
-        c.close()
-
-
 # --- the lease in Postgres ------------------------------------------------------------------------
 
 

@@ -9,20 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
-import psycopg
-import pytest
-
-from trackai import db
-
 TAKE = "SELECT landing.rate_limit_take(%s, 'click', 60, %s, %s)"
-
-
-@pytest.fixture
-def two_conns(pg_url: str):
-    conns = [psycopg.connect(db.with_user(pg_url, "trackai_app_rw"), autocommit=True) for _ in range(2)]
-    yield conns
-    for c in conns:
-        c.close()
 
 
 def test_takes_add_up_and_answer_the_total_after_them(two_conns, make_tenant) -> None:
