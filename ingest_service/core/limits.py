@@ -157,7 +157,3 @@ class TenantBudget:
         budget.tokens += granted
         budget.leased += granted
         budget.exhausted = granted == 0
-
-    def retry_after(self) -> int:
-        """Seconds until the window rolls over (for Retry-After)."""
-        return max(1, int(self.window_seconds - self.clock() % self.window_seconds + 0.999))
