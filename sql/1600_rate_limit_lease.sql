@@ -6,7 +6,7 @@
 -- batch sizes real traffic gives (a few rows per tenant) that was about a quarter of the database's
 -- work per row, and it tied each tenant to one writer lane. Now the batch statements carry no limit at
 -- all; a worker calls landing.rate_limit_lease only when its leased tokens for that tenant and window run
--- out (1, 2, 4, ... up to TRACKAI_RATE_LIMIT_LEASE_MAX per call).
+-- out (a sixteenth of the limit first, then doubling, up to TRACKAI_RATE_LIMIT_LEASE_MAX per call).
 --
 -- landing.rate_limit_lease(tenant, scope, window_start, want, limit) grants min(want, limit - leased) and
 -- records it, under the window row's lock (one row per tenant, scope and window, touched once per lease,

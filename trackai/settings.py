@@ -564,7 +564,8 @@ class Settings(BaseSettings):
         ge=1,
         le=10_000,
         description="Most tokens of a tenant's per-minute budget one worker leases from Postgres at once "
-        "(1, 2, 4, ... up to this). A request may be refused while other workers hold this many unspent.",
+        "(a sixteenth of the limit first, then doubling, up to this). A request may be refused while other "
+        "workers hold this many unspent.",
     )
 
     meta_graph_url: str = Field("https://graph.facebook.com", description="Meta Graph API base URL.")

@@ -116,8 +116,20 @@ def test_within_one_worker_the_count_is_exact_and_leases_grow() -> None:
         return [await budget.take("t", "click", 40) for _ in range(50)]
 
     assert asyncio.run(scenario()) == [True] * 40 + [False] * 10
-    assert leases.calls[:6] == [1, 1, 2, 4, 8, 8]  # 1, 2, 4, ... up to max_lease
+    assert leases.calls[:5] == [2, 2, 4, 8, 8]  # limit // 16 first, then doubling up to max_lease
     assert max(leases.calls) == 8
+
+
+def test_a_small_limit_starts_with_one_token_and_a_large_one_with_a_full_lease() -> None:
+    leases = Leases()
+    budget = TenantBudget(leases, max_lease=64, clock=Clock())
+
+    async def scenario() -> None:
+        await budget.take("small", "lead", 10)
+        await budget.take("large", "click", 6000)
+
+    asyncio.run(scenario())
+    assert leases.calls == [1, 64]
 
 
 def test_once_postgres_grants_nothing_the_tenant_is_refused_without_asking_until_the_window_rolls() -> None:
