@@ -360,15 +360,7 @@ class Server:
         """User + system CPU of the server process and its workers so far."""
         import psutil
 
-        total = 0.0
-        root = psutil.Process(self.proc.pid)
-        for proc in [root, *root.children(recursive=True)]:
-            try:
-                times = proc.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
+        return tree_cpu_seconds(psutil.Process(self.proc.pid))
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -396,15 +388,20 @@ class PostgresCpu:
             self.postmaster = psutil.Process(backend).parent()
 
     def seconds(self) -> float:
-        import psutil
+        times = self.postmaster.cpu_times()  # backends that exited: reaped by the postmaster
+        return tree_cpu_seconds(self.postmaster) + times.children_user + times.children_system
 
-        times = self.postmaster.cpu_times()
-        total = times.user + times.system + times.children_user + times.children_system
-        for proc in self.postmaster.children():
-            with contextlib.suppress(psutil.NoSuchProcess):
-                times = proc.cpu_times()
-                total += times.user + times.system
-        return total
+
+def tree_cpu_seconds(root) -> float:
+    """User + system CPU of a process and its live descendants (psutil)."""
+    import psutil
+
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def create_tenant(url: str) -> tuple[str, dict[str, str]]:
@@ -585,6 +582,9 @@ def profile_ingest(args, pool, ingest: Server, spec, workers: int, log_dir: Path
     return tops
 
 
+_LOOP = "Runner.run (asyncio"
+
+
 def top_entries(paths: list[Path], n: int = 25) -> dict:
     """Self and inclusive shares (%) of the busy samples of py-spy raw profiles. Busy: the event loop's
     thread doing something (its stack passes through ``Runner.run``, which is not the leaf); idle in the
@@ -615,9 +615,6 @@ def top_entries(paths: list[Path], n: int = 25) -> dict:
         return [(round(100 * c / max(1, busy), 1), f) for f, c in ranked]
 
     return {"busy_share": round(busy / max(1, total), 3), "self": top(own), "inclusive": top(inclusive)}
-
-
-_LOOP = "Runner.run (asyncio"
 
 
 def _frame(raw: str) -> str:
@@ -738,7 +735,7 @@ def report(args, results: list[dict], landed: tuple[int, int], runtime: float, l
                     peak["req_per_s"],
                     peak["p99_ms"],
                     cpu[kind],
-                    peak.get("db_cpu_ms_per_request", ""),
+                    peak["db_cpu_ms_per_request"],
                     half["rate"],
                     half["p50_ms"],
                     half["p99_ms"],

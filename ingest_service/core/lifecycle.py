@@ -2,8 +2,8 @@
 
 Startup: in production refuse an over-privileged database role (``privileges``), open the pool, start
 the refusal flusher and the internal /metrics listener, and in a served worker freeze what it holds so
-that full garbage collections stay short (``gc_pauses``). Shutdown: the reverse, landing the last refusal counts
-before the pool closes.
+that full garbage collections stay short (``gc_pauses``). Shutdown: the reverse, landing the last
+refusal counts before the pool closes.
 """
 
 from __future__ import annotations

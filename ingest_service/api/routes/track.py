@@ -267,18 +267,22 @@ async def track_click(request: Request) -> JSONResponse:
     )
 
 
+def _session_key(click: ClickIn) -> tuple[int, str]:
+    """The per-session counter's key. Ints and strings only: the GC stops tracking such tuples, so a
+    minute's worth of visitors (up to 100,000 keys) adds nothing to what a full collection scans
+    (core/gc_pauses)."""
+    return click.tenant_id.int, click.session_id
+
+
 def _visitor_limited(app, click: ClickIn, address: str | None) -> tuple[str, int, str] | None:
     """(metric reason, budget, whose) when this address or session used up its budget this minute.
     Every attempt counts, so a flooding address stays limited for the rest of the minute while other
     visitors of the same tenant keep their share of the tenant's budget."""
     settings = app.settings
-    # Keys of ints and strings: the GC stops tracking such tuples, so a minute's worth of visitors (up to
-    # 100,000 keys) adds nothing to what a full collection scans (core/gc_pauses).
-    tenant = click.tenant_id.int
-    where = (tenant, address_key(address))
+    where = (click.tenant_id.int, address_key(address))  # ints and strings: see _session_key
     if app.click_addresses.hit(where) > settings.click_rate_limit_per_address_per_min:
         return "address_limit", settings.click_rate_limit_per_address_per_min, "this address"
-    if app.click_sessions.hit((tenant, click.session_id)) > settings.click_rate_limit_per_session_per_min:
+    if app.click_sessions.hit(_session_key(click)) > settings.click_rate_limit_per_session_per_min:
         return "session_limit", settings.click_rate_limit_per_session_per_min, "this session"
     if (
         click.event_type == "lead"
@@ -297,7 +301,7 @@ def _privacy_flags(app, info, click: ClickIn, params: dict) -> dict:
         params["client_ip"],
         blocked_networks=info.privacy.blocked_networks,
         automation=bool(click.automation),
-        session_clicks_this_minute=app.click_sessions.count((click.tenant_id.int, click.session_id)),
+        session_clicks_this_minute=app.click_sessions.count(_session_key(click)),
         max_session_clicks_per_minute=cfg.bot_max_clicks_per_session_per_min,
     )
     params["consent_denied"] = False
